@@ -1,0 +1,99 @@
+//! The `tandem` command line (clap), one file per command group, and the one
+//! place where errors become a line on stderr and an exit code.
+//!
+//! Exit codes (DESIGN.md): 0 success; 1 the operation failed; 2 usage (clap's);
+//! 3 the rules failed (rule error, trap, deadline, memory cap). With `--json`, a
+//! failure also prints `{"error": {"kind", "message"}}` on stdout.
+
+mod input;
+mod rules;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// tandem keeps issues in two trackers in sync; sync rules are WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "tandem", version, propagate_version = true)]
+pub struct Cli {
+    /// The node's data directory.
+    #[arg(long, global = true, env = "TANDEM_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Print data as JSON (and failures as {"error": {...}}).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Test, sign and verify rules components.
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
+}
+
+impl Cli {
+    /// Runs the command.
+    pub fn run(self) -> Result<(), CliError> {
+        match self.command {
+            Command::Rules(cmd) => cmd.run(self.json),
+        }
+    }
+}
+
+/// A failed command: what to tell the person and which exit code to give.
+#[derive(Debug)]
+pub struct CliError {
+    pub kind: &'static str,
+    pub message: String,
+    pub code: u8,
+}
+
+impl CliError {
+    /// An operation that failed (exit code 1).
+    pub fn failed(kind: &'static str, message: impl Into<String>) -> Self {
+        CliError {
+            kind,
+            message: message.into(),
+            code: 1,
+        }
+    }
+
+    /// Prints the one line (and the JSON object) and gives the exit code.
+    pub fn report(&self, json: bool) -> ExitCode {
+        eprintln!("error: {}", self.message);
+        if json {
+            let body = serde_json::json!({ "error": { "kind": self.kind, "message": self.message } });
+            println!("{body}");
+        }
+        ExitCode::from(self.code)
+    }
+}
+
+impl From<crate::rules::RulesError> for CliError {
+    fn from(e: crate::rules::RulesError) -> Self {
+        CliError {
+            kind: e.kind(),
+            code: if e.is_rule_failure() { 3 } else { 1 },
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<crate::rules::signing::SigningError> for CliError {
+    fn from(e: crate::rules::signing::SigningError) -> Self {
+        CliError::failed("signing", e.to_string())
+    }
+}
+
+/// Logs go to stderr; `TANDEM_LOG` sets the filter (default `warn`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TANDEM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,27 @@
+//! tandem keeps issues in two trackers in sync across two organisations. Each
+//! side runs a node next to its tracker; sync rules are WebAssembly components.
+//!
+//! # Layout, in the order data flows
+//!
+//! ```text
+//! tracker A --watch--> outgoing rules --> replica --> outbox ==HTTP==> inbox
+//!     --> incoming rules --> update --> apply to tracker B --> twins
+//! ```
+//!
+//! - [`model`]: the words as data — `Issue`, `Replica`, `Update`, `Context`.
+//!   One definition each; every other module speaks these.
+//! - [`rules`]: the rules host. Loads, verifies and sandboxes components
+//!   (the Basic one is embedded and signed) and calls `outgoing` / `incoming`.
+//!   The only module that knows wasmtime.
+//! - [`cli`]: the `tandem` command line, one file per command group. Parses
+//!   arguments, calls into the library, prints; no sync logic lives there.
+//!
+//! Still to come, each in its own module as DESIGN.md names them: `tracker`
+//! (the trait and the `local`, `jira`, `redmine` connectors), `store` (redb),
+//! `sync` (watcher, outgoing, incoming, apply, twins), `connection`
+//! (invitations), `transport` (public server, private client) and `admin`
+//! (the local socket).
+
+pub mod cli;
+pub mod model;
+pub mod rules;

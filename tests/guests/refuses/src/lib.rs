@@ -1,0 +1,25 @@
+//! Returns a rule error for issues whose summary asks for it, and prints why.
+include!("../../glue.rs");
+
+struct G;
+
+impl Guest for G {
+    fn outgoing(_ctx: Context, issue: Issue) -> Result<Replica, RuleError> {
+        if issue.summary.contains("refuse") {
+            eprintln!("refusing {}", issue.key);
+            return Err(RuleError { message: format!("{} may not leave this side", issue.key) });
+        }
+        Ok(replica_with_summary(&issue, issue.summary.clone()))
+    }
+
+    fn incoming(
+        _ctx: Context,
+        _replica: Replica,
+        _previous: Option<Replica>,
+        _local: Option<Issue>,
+    ) -> Result<Update, RuleError> {
+        Ok(empty_update())
+    }
+}
+
+export!(G);
