@@ -26,7 +26,13 @@ fn main() {
     println!("cargo:rerun-if-changed={}", here.join("../wit").display());
 
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
         .arg(guests.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target)
         .env_remove("RUSTFLAGS")
@@ -44,6 +50,9 @@ fn main() {
             .join(format!("{}.wasm", guest.replace('-', "_")));
         assert!(file.exists(), "{} was not built", file.display());
         let var = format!("GUEST_{}", guest.replace('-', "_").to_uppercase());
-        println!("cargo:rustc-env={var}={}", file.canonicalize().unwrap().display());
+        println!(
+            "cargo:rustc-env={var}={}",
+            file.canonicalize().unwrap().display()
+        );
     }
 }

@@ -83,12 +83,20 @@ fn native_round(ctx: &Context, issue: &Issue) -> Update {
         comments: replica
             .comments
             .into_iter()
-            .map(|c| CommentUpdate { remote_id: c.id, author: c.author, body: c.body, internal: false })
+            .map(|c| CommentUpdate {
+                remote_id: c.id,
+                author: c.author,
+                body: c.body,
+                internal: false,
+            })
             .collect(),
         attachments: replica
             .attachments
             .into_iter()
-            .map(|a| AttachmentUpdate { remote_id: a.id, filename: a.filename })
+            .map(|a| AttachmentUpdate {
+                remote_id: a.id,
+                filename: a.filename,
+            })
             .collect(),
         ..Update::default()
     }
@@ -102,7 +110,10 @@ fn bench(c: &mut Criterion) {
 
     // Both ways must agree, or the comparison means nothing.
     let replica = basic.outgoing(&ctx, &issue).unwrap();
-    assert_eq!(basic.incoming(&ctx, &replica, None, None).unwrap(), native_round(&ctx, &issue));
+    assert_eq!(
+        basic.incoming(&ctx, &replica, None, None).unwrap(),
+        native_round(&ctx, &issue)
+    );
 
     let mut group = c.benchmark_group("basic_round_10_comments_2_attachments");
     group.bench_function("component", |b| {

@@ -177,7 +177,10 @@ impl Context {
     /// The context `rules test outgoing` uses when none is given: a first sync
     /// on a connection named `test`, in the issue's own project.
     pub fn for_test(issue: &Issue) -> Self {
-        let project = issue.key.split_once('-').map_or(issue.key.as_str(), |(p, _)| p);
+        let project = issue
+            .key
+            .split_once('-')
+            .map_or(issue.key.as_str(), |(p, _)| p);
         Context {
             connection: "test".into(),
             side: Side::Public,

@@ -5,7 +5,11 @@
 use std::process::Command;
 
 fn help(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_tandem")).args(args).arg("--help").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(args)
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap()
 }
@@ -14,8 +18,14 @@ fn help(args: &[&str]) -> String {
 fn rules_help_lists_test_sign_and_verify() {
     let text = help(&["rules"]);
     for word in ["test", "keygen", "sign", "verify"] {
-        assert!(text.contains(word), "`tandem rules --help` lacks {word}:\n{text}");
+        assert!(
+            text.contains(word),
+            "`tandem rules --help` lacks {word}:\n{text}"
+        );
     }
     let text = help(&["rules", "test", "incoming"]);
-    assert!(text.contains("--previous") && text.contains("--local") && text.contains("--context"), "{text}");
+    assert!(
+        text.contains("--previous") && text.contains("--local") && text.contains("--context"),
+        "{text}"
+    );
 }

@@ -6,19 +6,25 @@ use tandem::model::{Context, Issue, Replica};
 
 use super::host;
 
+fn parse<T: serde::de::DeserializeOwned>(v: Value) -> T {
+    serde_json::from_value(v).unwrap()
+}
+
 #[test]
 fn basic_rules_match_every_fixture() {
     let dir = tandem_tests::repo_root().join("tests/fixtures/basic");
     let basic = host().load_basic().expect("basic loads");
     let mut failures = Vec::new();
     let mut count = 0;
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for path in entries {
         count += 1;
         let case: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         let field = |name: &str| case.get(name).filter(|v| !v.is_null()).cloned();
-        let parse = |v: Value| serde_json::from_value(v).unwrap();
         let got = match case["call"].as_str() {
             Some("outgoing") => {
                 let issue: Issue = parse(case["issue"].clone());
@@ -45,13 +51,22 @@ fn basic_rules_match_every_fixture() {
         }
     }
     assert!(count >= 10, "fixtures missing from {}", dir.display());
-    assert!(failures.is_empty(), "{} of {count} fixtures differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {count} fixtures differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn unicode_and_a_one_mebibyte_description_survive_the_round_trip() {
     let basic = host().load_basic().unwrap();
-    let description: String = "Ünïcødé ✓ 漢字 🔥 \u{200d} crlf\r\n".chars().cycle().take(1 << 20).collect();
+    let description: String = "Ünïcødé ✓ 漢字 🔥 \u{200d} crlf\r\n"
+        .chars()
+        .cycle()
+        .take(1 << 20)
+        .collect();
     assert!(description.len() >= 1 << 20);
     let issue = Issue {
         key: "OPS-7".into(),

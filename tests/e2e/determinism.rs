@@ -18,7 +18,10 @@ fn clock_and_random_give_the_same_replica_every_run() {
             seen.push(rules.outgoing(&ctx, &issue).unwrap().summary.unwrap());
         }
     }
-    assert!(seen.windows(2).all(|w| w[0] == w[1]), "replicas differ: {seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0] == w[1]),
+        "replicas differ: {seen:?}"
+    );
     // 2026-01-01T00:00:00Z, with no time passing while the rule runs.
     assert!(seen[0].starts_with("1767225600000000000/"), "{}", seen[0]);
     assert!(seen[0].ends_with("/0"), "{}", seen[0]);

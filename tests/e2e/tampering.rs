@@ -3,7 +3,9 @@
 //! entry is refused and rebuilt from the verified artifact.
 
 use tandem::model::Context;
-use tandem::rules::{BASIC_ARTIFACT, CacheOutcome, CompileCache, Limits, RulesError, RulesHost, TrustedKeys, signing};
+use tandem::rules::{
+    BASIC_ARTIFACT, CacheOutcome, CompileCache, Limits, RulesError, RulesHost, TrustedKeys, signing,
+};
 
 use super::{host, sample_issue};
 
@@ -21,14 +23,19 @@ fn flipping_any_byte_of_the_basic_artifact_is_refused() {
         );
         bytes[i] ^= 0x01;
     }
-    host.load_basic_from(&bytes).expect("the untouched artifact loads");
+    host.load_basic_from(&bytes)
+        .expect("the untouched artifact loads");
 }
 
 /// The artifact without its signature section (the first section).
 fn stripped() -> Vec<u8> {
     let sections = tandem::rules::artifact_sections(BASIC_ARTIFACT).unwrap();
-    assert_eq!(sections[0].0, 0, "the signature is the first (custom) section");
-    let sig_end = sections[0].1.as_ptr() as usize - BASIC_ARTIFACT.as_ptr() as usize + sections[0].1.len();
+    assert_eq!(
+        sections[0].0, 0,
+        "the signature is the first (custom) section"
+    );
+    let sig_end =
+        sections[0].1.as_ptr() as usize - BASIC_ARTIFACT.as_ptr() as usize + sections[0].1.len();
     let mut bytes = BASIC_ARTIFACT[..8].to_vec();
     bytes.extend_from_slice(&BASIC_ARTIFACT[sig_end..]);
     bytes
@@ -53,7 +60,9 @@ fn basic_signed_by_an_untrusted_key_is_refused() {
     // The same bytes are fine for whoever trusts that key: the refusal above is
     // about trust, not about a broken file.
     let trust = TrustedKeys::from_files(&[pub_path]).unwrap();
-    host().load("forged.wasm", &forged, Some(&trust)).expect("valid for its own key");
+    host()
+        .load("forged.wasm", &forged, Some(&trust))
+        .expect("valid for its own key");
 }
 
 #[test]
@@ -62,10 +71,19 @@ fn a_tampered_cache_entry_is_refused_and_recompiled() {
     let cache = CompileCache::new(data.path().join("cache"), b"node secret for this test");
     let host = RulesHost::new(Limits::default(), Some(cache)).unwrap();
 
-    assert_eq!(host.load_basic().unwrap().cache_outcome(), CacheOutcome::Miss);
-    assert_eq!(host.load_basic().unwrap().cache_outcome(), CacheOutcome::Hit);
+    assert_eq!(
+        host.load_basic().unwrap().cache_outcome(),
+        CacheOutcome::Miss
+    );
+    assert_eq!(
+        host.load_basic().unwrap().cache_outcome(),
+        CacheOutcome::Hit
+    );
 
-    let entries: Vec<_> = std::fs::read_dir(data.path().join("cache")).unwrap().map(|e| e.unwrap().path()).collect();
+    let entries: Vec<_> = std::fs::read_dir(data.path().join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
     let mut native = std::fs::read(&entries[0]).unwrap();
     let middle = native.len() / 2;
@@ -75,11 +93,24 @@ fn a_tampered_cache_entry_is_refused_and_recompiled() {
     let rules = host.load_basic().unwrap();
     assert_eq!(rules.cache_outcome(), CacheOutcome::Refused);
     let issue = sample_issue("OPS-3", "recompiled");
-    assert_eq!(rules.outgoing(&Context::for_test(&issue), &issue).unwrap().summary.as_deref(), Some("recompiled"));
-    assert_eq!(host.load_basic().unwrap().cache_outcome(), CacheOutcome::Hit);
+    assert_eq!(
+        rules
+            .outgoing(&Context::for_test(&issue), &issue)
+            .unwrap()
+            .summary
+            .as_deref(),
+        Some("recompiled")
+    );
+    assert_eq!(
+        host.load_basic().unwrap().cache_outcome(),
+        CacheOutcome::Hit
+    );
 
     // A node with another secret cannot use (or be fooled by) this cache.
     let other = CompileCache::new(data.path().join("cache"), b"another node");
     let host = RulesHost::new(Limits::default(), Some(other)).unwrap();
-    assert_eq!(host.load_basic().unwrap().cache_outcome(), CacheOutcome::Refused);
+    assert_eq!(
+        host.load_basic().unwrap().cache_outcome(),
+        CacheOutcome::Refused
+    );
 }

@@ -32,7 +32,8 @@ pub fn basic_sources(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    let entries = std::fs::read_dir(root.join(dir)).with_context(|| format!("reading {}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(root.join(dir)).with_context(|| format!("reading {}", dir.display()))?;
     for entry in entries {
         let entry = entry?;
         let rel = dir.join(entry.file_name());
@@ -49,7 +50,8 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()
 pub fn basic_source_hash(root: &Path) -> anyhow::Result<String> {
     let mut hasher = Sha256::new();
     for rel in basic_sources(root)? {
-        let bytes = std::fs::read(root.join(&rel)).with_context(|| format!("reading {}", rel.display()))?;
+        let bytes =
+            std::fs::read(root.join(&rel)).with_context(|| format!("reading {}", rel.display()))?;
         let name = rel.to_string_lossy().replace('\\', "/");
         hasher.update((name.len() as u64).to_le_bytes());
         hasher.update(name.as_bytes());
@@ -70,7 +72,14 @@ pub fn recorded_hash(artifact: &[u8]) -> anyhow::Result<Option<String>> {
 pub fn build_basic(root: &Path) -> anyhow::Result<Vec<u8>> {
     let manifest = root.join("rules-basic/Cargo.toml");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--locked", "--target", "wasm32-unknown-unknown", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--manifest-path",
+        ])
         .arg(&manifest)
         // Its own target dir: sharing ours would deadlock on cargo's lock when
         // called from a build of this workspace.
@@ -80,10 +89,14 @@ pub fn build_basic(root: &Path) -> anyhow::Result<Vec<u8>> {
         .status()
         .context("running cargo for rules-basic")?;
     if !status.success() {
-        bail!("building rules-basic failed (is the target installed? `rustup target add wasm32-unknown-unknown`)");
+        bail!(
+            "building rules-basic failed (is the target installed? `rustup target add wasm32-unknown-unknown`)"
+        );
     }
-    let module_path = root.join("rules-basic/target/wasm32-unknown-unknown/release/tandem_rules_basic.wasm");
-    let module = std::fs::read(&module_path).with_context(|| format!("reading {}", module_path.display()))?;
+    let module_path =
+        root.join("rules-basic/target/wasm32-unknown-unknown/release/tandem_rules_basic.wasm");
+    let module = std::fs::read(&module_path)
+        .with_context(|| format!("reading {}", module_path.display()))?;
     let mut component = wit_component::ComponentEncoder::default()
         .module(&module)?
         .validate(true)

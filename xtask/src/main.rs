@@ -5,16 +5,26 @@ use anyhow::bail;
 fn main() -> anyhow::Result<()> {
     let root = xtask::repo_root();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["build-basic"] | ["build-basic", "--out", _] => {
-            let out = args.get(2).map_or_else(|| root.join("target/basic.unsigned.wasm"), Into::into);
+            let out = args
+                .get(2)
+                .map_or_else(|| root.join("target/basic.unsigned.wasm"), Into::into);
             let component = xtask::build_basic(&root)?;
             if let Some(dir) = out.parent() {
                 std::fs::create_dir_all(dir)?;
             }
             std::fs::write(&out, component)?;
             println!("{}", out.display());
-            println!("next: tandem rules sign --key-file RELEASE_KEY {} -o rules-basic/dist/basic.wasm", out.display());
+            println!(
+                "next: tandem rules sign --key-file RELEASE_KEY {} -o rules-basic/dist/basic.wasm",
+                out.display()
+            );
             Ok(())
         }
         ["check-basic"] => {

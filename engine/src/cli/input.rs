@@ -17,7 +17,10 @@ pub fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T, CliE
     serde_json::from_slice(&bytes).map_err(|e| {
         CliError::failed(
             "invalid_input",
-            format!("{what} file `{}` is not a valid {what}: {e}", path.display()),
+            format!(
+                "{what} file `{}` is not a valid {what}: {e}",
+                path.display()
+            ),
         )
     })
 }
@@ -25,15 +28,24 @@ pub fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T, CliE
 /// Reads a whole file, refusing one larger than `cap` bytes.
 pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, CliError> {
     let unreadable = |e: std::io::Error| {
-        CliError::failed("invalid_input", format!("cannot read `{}`: {e}", path.display()))
+        CliError::failed(
+            "invalid_input",
+            format!("cannot read `{}`: {e}", path.display()),
+        )
     };
     let file = std::fs::File::open(path).map_err(unreadable)?;
     let mut bytes = Vec::new();
-    file.take(cap + 1).read_to_end(&mut bytes).map_err(unreadable)?;
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
     if bytes.len() as u64 > cap {
         return Err(CliError::failed(
             "invalid_input",
-            format!("`{}` is larger than {} MiB", path.display(), cap / (1024 * 1024)),
+            format!(
+                "`{}` is larger than {} MiB",
+                path.display(),
+                cap / (1024 * 1024)
+            ),
         ));
     }
     Ok(bytes)

@@ -65,7 +65,8 @@ impl CliError {
     pub fn report(&self, json: bool) -> ExitCode {
         eprintln!("error: {}", self.message);
         if json {
-            let body = serde_json::json!({ "error": { "kind": self.kind, "message": self.message } });
+            let body =
+                serde_json::json!({ "error": { "kind": self.kind, "message": self.message } });
             println!("{body}");
         }
         ExitCode::from(self.code)

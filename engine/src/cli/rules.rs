@@ -124,7 +124,10 @@ impl RulesCommand {
                     let body = serde_json::json!({ "secret_key": out, "public_key": public });
                     println!("{body}");
                 } else {
-                    println!("secret key: {} (mode 0600; keep it out of any repository)", out.display());
+                    println!(
+                        "secret key: {} (mode 0600; keep it out of any repository)",
+                        out.display()
+                    );
                     println!("public key: {}", public.display());
                 }
                 Ok(())
@@ -154,9 +157,16 @@ impl RulesCommand {
                     CliError::failed("verification", format!("`{}`: {reason}", input.display()))
                 })?;
                 if json {
-                    println!("{}", serde_json::json!({ "verified": input, "key": public_key }));
+                    println!(
+                        "{}",
+                        serde_json::json!({ "verified": input, "key": public_key })
+                    );
                 } else {
-                    println!("{}: signature valid ({})", input.display(), public_key.display());
+                    println!(
+                        "{}: signature valid ({})",
+                        input.display(),
+                        public_key.display()
+                    );
                 }
                 Ok(())
             }
@@ -221,4 +231,3 @@ fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
     println!("{text}");
     Ok(())
 }
-

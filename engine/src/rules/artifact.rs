@@ -104,7 +104,9 @@ mod tests {
         let mut bytes = COMPONENT_PREAMBLE.to_vec();
         append_custom_section(&mut bytes, "other", b"x");
         append_custom_section(&mut bytes, SOURCE_STAMP_SECTION, &[7u8; 300]);
-        let found = custom_section(&bytes, SOURCE_STAMP_SECTION).unwrap().unwrap();
+        let found = custom_section(&bytes, SOURCE_STAMP_SECTION)
+            .unwrap()
+            .unwrap();
         assert_eq!(found, &[7u8; 300][..]);
         assert!(custom_section(&bytes, "missing").unwrap().is_none());
     }
@@ -112,8 +114,16 @@ mod tests {
     #[test]
     fn a_core_module_is_told_apart_from_a_component() {
         assert!(check_preamble(&COMPONENT_PREAMBLE).is_ok());
-        assert!(check_preamble(&MODULE_PREAMBLE).unwrap_err().contains("core WebAssembly module"));
-        assert!(check_preamble(b"hello world").unwrap_err().contains("not a WebAssembly file"));
+        assert!(
+            check_preamble(&MODULE_PREAMBLE)
+                .unwrap_err()
+                .contains("core WebAssembly module")
+        );
+        assert!(
+            check_preamble(b"hello world")
+                .unwrap_err()
+                .contains("not a WebAssembly file")
+        );
     }
 
     #[test]

@@ -13,7 +13,9 @@ pub static BASIC_ARTIFACT: &[u8] = include_bytes!("../../../rules-basic/dist/bas
 
 /// Public keys of Basic releases. A rotation adds a key here (see
 /// `rules-basic/RELEASING.md`); an artifact must verify with one of them.
-const RELEASE_KEYS: &[&str] = &[include_str!("../../../rules-basic/dist/release-2026-12.pub")];
+const RELEASE_KEYS: &[&str] = &[include_str!(
+    "../../../rules-basic/dist/release-2026-12.pub"
+)];
 
 impl RulesHost {
     /// Loads the embedded Basic component, verifying its signature first.

@@ -11,7 +11,7 @@ wasmtime::component::bindgen!({
     world: "rules",
 });
 
-pub use tandem::rules::types as wit;
+pub use self::tandem::rules::types as wit;
 
 /// The WIT package and version this host speaks.
 pub const WIT_PACKAGE: &str = "tandem:rules";

@@ -68,7 +68,9 @@ impl RulesHost {
             .memory_reservation(limits.memory_bytes() as u64)
             .memory_guard_size(64 * 1024)
             .memory_reservation_for_growth(0)
-            .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(limits.pooling()));
+            .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
+                limits.pooling(),
+            ));
         let engine = Engine::new(&config).map_err(host_err)?;
 
         let mut linker = Linker::<Sandbox>::new(&engine);
@@ -78,7 +80,9 @@ impl RulesHost {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(host_err)?;
         // The contract's types interface carries no functions; components
         // import it only to name the types.
-        linker.instance(bindings::TYPES_INTERFACE).map_err(host_err)?;
+        linker
+            .instance(bindings::TYPES_INTERFACE)
+            .map_err(host_err)?;
 
         spawn_epoch_ticker(&engine);
         Ok(RulesHost {
@@ -103,9 +107,10 @@ impl RulesHost {
         path: &Path,
         trust: Option<&TrustedKeys>,
     ) -> Result<RulesComponent, RulesError> {
-        let name = path
-            .file_name()
-            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         let size = std::fs::metadata(path)
             .map_err(|e| RulesError::rejected(&name, format!("cannot read it: {e}")))?
             .len();
@@ -132,7 +137,10 @@ impl RulesHost {
     ) -> Result<RulesComponent, RulesError> {
         let reject = |reason: String| RulesError::rejected(name, reason);
         if bytes.len() > self.inner.limits.max_component_bytes() {
-            return Err(reject(format!("it is over the {} MiB limit", self.inner.limits.max_component_mib)));
+            return Err(reject(format!(
+                "it is over the {} MiB limit",
+                self.inner.limits.max_component_mib
+            )));
         }
         check_preamble(bytes).map_err(reject)?;
         if let Some(trust) = trust {
@@ -145,10 +153,13 @@ impl RulesHost {
         }
         .map_err(|e| reject(format!("it is not a valid component: {}", e.root_cause())))?;
 
-        for (import, _) in component.component_type().imports(engine) {
-            if let Some(reason) = sandbox::check_import(import) {
-                return Err(reject(reason));
-            }
+        let refused: Vec<String> = component
+            .component_type()
+            .imports(engine)
+            .filter_map(|(import, _)| sandbox::check_import(import))
+            .collect();
+        if !refused.is_empty() {
+            return Err(reject(refused.join("; ")));
         }
         let pre = self
             .inner
@@ -242,7 +253,9 @@ impl RulesComponent {
     pub fn outgoing_logged(&self, ctx: &Context, issue: &Issue) -> Call<Replica> {
         let ctx = wit::Context::from(ctx);
         let issue = wit::Issue::from(issue);
-        self.call("outgoing", |rules, store| rules.call_outgoing(store, &ctx, &issue))
+        self.call("outgoing", |rules, store| {
+            rules.call_outgoing(store, &ctx, &issue)
+        })
     }
 
     /// [`RulesComponent::incoming`], keeping what the rule printed.
@@ -342,5 +355,9 @@ fn panic_message(log: &str) -> Option<String> {
     let at = lines.iter().position(|l| l.contains("panicked at "))?;
     let head = &lines[at][lines[at].find("panicked at ")?..];
     let message = lines.get(at + 1).map_or("", |m| m.trim());
-    Some(format!("{} {message}", head.trim_end_matches(':')).trim_end().to_string())
+    Some(
+        format!("{} {message}", head.trim_end_matches(':'))
+            .trim_end()
+            .to_string(),
+    )
 }

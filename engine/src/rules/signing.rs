@@ -44,7 +44,8 @@ impl TrustedKeys {
     pub fn from_pems(pems: &[&str]) -> Result<Self, String> {
         let mut set = PublicKeySet::empty();
         for pem in pems {
-            let pk = PublicKey::from_pem(pem).map_err(|e| format!("a pinned key is invalid: {e}"))?;
+            let pk =
+                PublicKey::from_pem(pem).map_err(|e| format!("a pinned key is invalid: {e}"))?;
             set.insert(pk).map_err(|e| e.to_string())?;
         }
         Ok(TrustedKeys(set))

@@ -7,7 +7,8 @@ impl Guest for G {
     fn outgoing(_ctx: Context, issue: Issue) -> Result<Replica, RuleError> {
         let mut hoard: Vec<Vec<u8>> = Vec::new();
         loop {
-            hoard.push(vec![1u8; 4 * 1024 * 1024]);
+            // Reserve without touching: growth is what must be stopped.
+            hoard.push(std::hint::black_box(Vec::with_capacity(4 * 1024 * 1024)));
             if hoard.len() == usize::MAX {
                 return Ok(replica_with_summary(&issue, String::new()));
             }
