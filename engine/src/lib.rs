@@ -10,18 +10,24 @@
 //!
 //! - [`model`]: the words as data — `Issue`, `Replica`, `Update`, `Context`.
 //!   One definition each; every other module speaks these.
+//! - [`config`]: a node's data dir and `tandem.toml`.
+//! - [`tracker`]: the `Tracker` trait and the connectors; `local` is the
+//!   embedded tracker kept in the node's own database.
+//! - [`store`]: the node's redb file and its schema version.
 //! - [`rules`]: the rules host. Loads, verifies and sandboxes components
 //!   (the Basic one is embedded and signed) and calls `outgoing` / `incoming`.
 //!   The only module that knows wasmtime.
 //! - [`cli`]: the `tandem` command line, one file per command group. Parses
 //!   arguments, calls into the library, prints; no sync logic lives there.
 //!
-//! Still to come, each in its own module as DESIGN.md names them: `tracker`
-//! (the trait and the `local`, `jira`, `redmine` connectors), `store` (redb),
-//! `sync` (watcher, outgoing, incoming, apply, twins), `connection`
+//! Still to come, each in its own module as DESIGN.md names them: the
+//! `jira` and `redmine` connectors, the sync tables of `store`, `sync` (watcher, outgoing, incoming, apply, twins), `connection`
 //! (invitations), `transport` (public server, private client) and `admin`
 //! (the local socket).
 
 pub mod cli;
+pub mod config;
 pub mod model;
 pub mod rules;
+pub mod store;
+pub mod tracker;

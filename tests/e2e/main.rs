@@ -6,6 +6,7 @@ mod basic_fixtures;
 mod cli;
 mod determinism;
 mod hostile;
+mod local_tracker;
 mod tampering;
 
 use tandem::model::{Context, Issue};

@@ -5,7 +5,11 @@
 //! 3 the rules failed (rule error, trap, deadline, memory cap). With `--json`, a
 //! failure also prints `{"error": {"kind", "message"}}` on stdout.
 
+mod init;
 mod input;
+mod issue;
+mod node;
+mod project;
 mod rules;
 
 use std::path::PathBuf;
@@ -29,6 +33,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create this node's data dir: config, secret, database.
+    Init(init::InitArgs),
+    /// Projects of the embedded `local` tracker.
+    #[command(subcommand)]
+    Project(project::ProjectCommand),
+    /// Issues of the embedded `local` tracker.
+    #[command(subcommand)]
+    Issue(issue::IssueCommand),
     /// Test, sign and verify rules components.
     #[command(subcommand)]
     Rules(rules::RulesCommand),
@@ -38,6 +50,9 @@ impl Cli {
     /// Runs the command.
     pub fn run(self) -> Result<(), CliError> {
         match self.command {
+            Command::Init(args) => args.run(self.data, self.json),
+            Command::Project(cmd) => cmd.run(node::Node::open(self.data)?, self.json),
+            Command::Issue(cmd) => cmd.run(node::Node::open(self.data)?, self.json),
             Command::Rules(cmd) => cmd.run(self.json),
         }
     }

@@ -1,0 +1,187 @@
+//! A node's data dir and its config file.
+//!
+//! The data dir holds `tandem.toml` (the config a person reads and edits),
+//! `node.secret` (mode 0600; authenticates the compile cache and, later,
+//! connection state), `tandem.redb` (the store) and `attachments/` (the `local`
+//! tracker's content-addressed files). Owns creating and reading those files;
+//! must not open the database (that is `store`).
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::rules::Limits;
+
+/// Which tracker a node serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TrackerKind {
+    /// The embedded tracker, kept in the data dir.
+    Local,
+    /// Jira Server / Data Center (REST v2).
+    Jira,
+    /// Redmine (REST API).
+    Redmine,
+}
+
+impl std::fmt::Display for TrackerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TrackerKind::Local => "local",
+            TrackerKind::Jira => "jira",
+            TrackerKind::Redmine => "redmine",
+        })
+    }
+}
+
+/// `tandem.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The node's name, shown to the other side of each connection.
+    pub name: String,
+    pub tracker: TrackerKind,
+    /// Where `tandem serve` listens (public side only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// The URL the other side reaches this node at; none on a private node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// The data dir this node was created in: a copy elsewhere (a staging
+    /// clone) must not sync as the original.
+    pub created_in: PathBuf,
+    /// How often the watcher polls the tracker, in milliseconds.
+    #[serde(default = "default_poll_ms")]
+    pub poll_interval_ms: u64,
+    #[serde(default)]
+    pub rules: Limits,
+}
+
+fn default_poll_ms() -> u64 {
+    500
+}
+
+/// Errors of the data dir.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "{} already holds a tandem node; use another --data dir, or --force to rewrite its config (data is kept)",
+        .0.display()
+    )]
+    AlreadyInitialised(PathBuf),
+    #[error("{} is not a tandem data dir (no tandem.toml); run `tandem init` first", .0.display())]
+    NotInitialised(PathBuf),
+    #[error("no data dir: pass --data DIR or set TANDEM_DATA")]
+    NoDataDir,
+    #[error("{}: {reason}", path.display())]
+    File { path: PathBuf, reason: String },
+}
+
+/// The files of one node.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// The data dir from `--data` / `TANDEM_DATA`.
+    pub fn new(root: Option<PathBuf>) -> Result<Self, ConfigError> {
+        root.map(|root| DataDir { root })
+            .ok_or(ConfigError::NoDataDir)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join("tandem.toml")
+    }
+    pub fn secret_path(&self) -> PathBuf {
+        self.root.join("node.secret")
+    }
+    pub fn store_path(&self) -> PathBuf {
+        self.root.join("tandem.redb")
+    }
+    pub fn attachments_dir(&self) -> PathBuf {
+        self.root.join("attachments")
+    }
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+
+    /// Creates the data dir: config, secret, attachments dir. Refuses an
+    /// existing node unless `force`, and even then keeps the secret and data.
+    pub fn init(&self, config: &NodeConfig, force: bool) -> Result<(), ConfigError> {
+        if self.config_path().exists() && !force {
+            return Err(ConfigError::AlreadyInitialised(self.root.clone()));
+        }
+        std::fs::create_dir_all(self.attachments_dir())
+            .map_err(|e| self.file_error(&self.root, e))?;
+        if !self.secret_path().exists() {
+            let mut secret = [0u8; 32];
+            getrandom::fill(&mut secret).map_err(|e| ConfigError::File {
+                path: self.secret_path(),
+                reason: format!("no randomness for the node secret: {e}"),
+            })?;
+            write_private(&self.secret_path(), hex::encode(secret).as_bytes())?;
+        }
+        let text = toml::to_string_pretty(config).map_err(|e| ConfigError::File {
+            path: self.config_path(),
+            reason: e.to_string(),
+        })?;
+        let header = "# tandem node config. Edit while the node is stopped; see `tandem --help`.\n";
+        std::fs::write(self.config_path(), format!("{header}{text}"))
+            .map_err(|e| self.file_error(&self.config_path(), e))
+    }
+
+    /// Reads `tandem.toml`.
+    pub fn config(&self) -> Result<NodeConfig, ConfigError> {
+        let path = self.config_path();
+        let text = match std::fs::read_to_string(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ConfigError::NotInitialised(self.root.clone()));
+            }
+            other => other.map_err(|e| self.file_error(&path, e))?,
+        };
+        toml::from_str(&text).map_err(|e| ConfigError::File {
+            path,
+            reason: e.to_string().lines().next().unwrap_or_default().to_string(),
+        })
+    }
+
+    /// The node secret (32 bytes).
+    pub fn secret(&self) -> Result<Vec<u8>, ConfigError> {
+        let path = self.secret_path();
+        let text = std::fs::read_to_string(&path).map_err(|e| self.file_error(&path, e))?;
+        hex::decode(text.trim()).map_err(|_| ConfigError::File {
+            path,
+            reason: "the node secret is damaged".into(),
+        })
+    }
+
+    fn file_error(&self, path: &Path, e: std::io::Error) -> ConfigError {
+        ConfigError::File {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ConfigError> {
+    let err = |e: std::io::Error| ConfigError::File {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(err)?;
+    file.write_all(bytes)
+        .and_then(|_| file.sync_all())
+        .map_err(err)
+}

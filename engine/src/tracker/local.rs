@@ -1,0 +1,706 @@
+//! The embedded `local` tracker: a real (small) tracker kept in the node's own
+//! database, for trying tandem without Jira and for tests.
+//!
+//! Owns the `local_*` tables and the content-addressed attachment files under
+//! `DATA/attachments/`. Every change is one redb transaction that also moves
+//! the issue to the end of the change feed, whose sequence number is the
+//! watcher's cursor; marks are recorded in the same transaction as the write
+//! they stand for, which is exactly what an external tracker cannot offer.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{
+    Changes, Cursor, FieldChanges, IssueId, Mark, Marked, NewIssue, ProjectInfo, TrackedIssue,
+    Tracker, TrackerError,
+};
+use crate::model::{Attachment, Comment, Issue};
+use crate::store::Store;
+
+const PROJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("local_projects");
+const ISSUES: TableDefinition<u64, &[u8]> = TableDefinition::new("local_issues");
+const KEYS: TableDefinition<&str, u64> = TableDefinition::new("local_keys");
+/// Change feed: sequence number -> issue id; an issue sits at its latest change.
+const CHANGES: TableDefinition<u64, u64> = TableDefinition::new("local_changes");
+const MARKS: TableDefinition<&str, &[u8]> = TableDefinition::new("local_marks");
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("local_counters");
+
+/// How many changed issues one poll returns at most.
+const PAGE: usize = 500;
+/// Largest attachment the local tracker stores.
+pub const MAX_ATTACHMENT_BYTES: usize = 100 * 1024 * 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ProjectRecord {
+    info: ProjectInfo,
+    next_number: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IssueRecord {
+    id: u64,
+    project: String,
+    updated: String,
+    seq: u64,
+    deleted: bool,
+    issue: Issue,
+}
+
+/// The embedded tracker of one node.
+#[derive(Clone)]
+pub struct LocalTracker {
+    store: Store,
+    files: PathBuf,
+    /// The name comments are created under (the node's name).
+    user: String,
+}
+
+fn db_err(e: impl std::fmt::Display) -> TrackerError {
+    TrackerError::Unavailable(format!("local database: {e}"))
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+impl LocalTracker {
+    /// The tracker in `store`, with attachment files under `files`.
+    pub fn new(store: Store, files: &Path, user: &str) -> Self {
+        LocalTracker {
+            store,
+            files: files.to_path_buf(),
+            user: user.to_string(),
+        }
+    }
+
+    /// Creates a project with its issue types.
+    pub fn create_project(
+        &self,
+        key: &str,
+        types: &[String],
+        default: Option<&str>,
+    ) -> Result<ProjectInfo, TrackerError> {
+        let valid_key = !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            && key.as_bytes()[0].is_ascii_uppercase();
+        if !valid_key {
+            return Err(TrackerError::Rejected(format!(
+                "project key `{key}` must be capital letters and digits, starting with a letter (like OPS)"
+            )));
+        }
+        if types.is_empty() || types.iter().any(|t| t.trim().is_empty()) {
+            return Err(TrackerError::Rejected(
+                "give the project at least one issue type, e.g. --types Bug,Task".into(),
+            ));
+        }
+        if let Some(default) = default.filter(|d| !types.iter().any(|t| t == d)) {
+            return Err(TrackerError::Rejected(format!(
+                "the default type `{default}` is not one of the project's types"
+            )));
+        }
+        let info = ProjectInfo {
+            key: key.into(),
+            issue_types: types.to_vec(),
+            default_issue_type: default.map(Into::into),
+        };
+        self.write(|tx| {
+            let mut projects = tx.open_table(PROJECTS).map_err(db_err)?;
+            if projects.get(key).map_err(db_err)?.is_some() {
+                return Err(TrackerError::Rejected(format!(
+                    "project {key} already exists"
+                )));
+            }
+            let record = ProjectRecord {
+                info: info.clone(),
+                next_number: 1,
+            };
+            projects
+                .insert(key, to_json(&record).as_slice())
+                .map_err(db_err)?;
+            Ok(())
+        })?;
+        Ok(info)
+    }
+
+    /// Every project.
+    pub fn projects(&self) -> Result<Vec<ProjectInfo>, TrackerError> {
+        let read = self.store.db().begin_read().map_err(db_err)?;
+        let Some(projects) = open_read(&read, PROJECTS)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for row in projects.iter().map_err(db_err)? {
+            let (_, value) = row.map_err(db_err)?;
+            out.push(from_json::<ProjectRecord>(value.value())?.info);
+        }
+        Ok(out)
+    }
+
+    /// Creates an issue as a person would (no mark).
+    pub fn create(&self, new: &NewIssue) -> Result<TrackedIssue, TrackerError> {
+        let id = self.create_marked(new, None)?;
+        self.read(&id.to_string())
+    }
+
+    /// An issue by key (`OPS-12`) or id.
+    pub fn find(&self, key_or_id: &str) -> Result<TrackedIssue, TrackerError> {
+        let id = self.resolve(key_or_id)?;
+        self.read(&id.to_string())
+    }
+
+    /// Issues, optionally of one project, in key order.
+    pub fn list(&self, project: Option<&str>) -> Result<Vec<TrackedIssue>, TrackerError> {
+        let read = self.store.db().begin_read().map_err(db_err)?;
+        let Some(issues) = open_read(&read, ISSUES)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for row in issues.iter().map_err(db_err)? {
+            let (_, value) = row.map_err(db_err)?;
+            let record: IssueRecord = from_json(value.value())?;
+            if !record.deleted && project.is_none_or(|p| p == record.project) {
+                out.push(tracked(record));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes an issue (it stays in the feed, so watchers notice).
+    pub fn delete(&self, key_or_id: &str) -> Result<(), TrackerError> {
+        let id = self.resolve(key_or_id)?;
+        self.update(id, |record| {
+            record.deleted = true;
+            Ok(())
+        })
+    }
+
+    /// Adds a comment as a person would (by this node's user).
+    pub fn comment(
+        &self,
+        key_or_id: &str,
+        body: &str,
+        internal: bool,
+    ) -> Result<String, TrackerError> {
+        let id = self.resolve(key_or_id)?;
+        self.add_comment_marked(id, &self.user.clone(), body, internal, None)
+    }
+
+    /// Attaches bytes as a person would.
+    pub fn attach(
+        &self,
+        key_or_id: &str,
+        filename: &str,
+        bytes: &[u8],
+    ) -> Result<String, TrackerError> {
+        let id = self.resolve(key_or_id)?;
+        self.upload_marked(id, filename, bytes, None)
+    }
+
+    /// Edits fields as a person would.
+    pub fn edit(
+        &self,
+        key_or_id: &str,
+        changes: &FieldChanges,
+    ) -> Result<TrackedIssue, TrackerError> {
+        let id = self.resolve(key_or_id)?;
+        self.set(id, changes)?;
+        self.read(&id.to_string())
+    }
+
+    fn resolve(&self, key_or_id: &str) -> Result<u64, TrackerError> {
+        let read = self.store.db().begin_read().map_err(db_err)?;
+        if let Some(keys) = open_read(&read, KEYS)? {
+            if let Some(id) = keys.get(key_or_id).map_err(db_err)? {
+                return Ok(id.value());
+            }
+        }
+        key_or_id
+            .parse()
+            .map_err(|_| TrackerError::NotFound(format!("issue {key_or_id}")))
+    }
+
+    fn read(&self, id: &str) -> Result<TrackedIssue, TrackerError> {
+        let record = self.record(id)?;
+        if record.deleted {
+            return Err(TrackerError::NotFound(format!(
+                "issue {} (deleted)",
+                record.issue.key
+            )));
+        }
+        Ok(tracked(record))
+    }
+
+    fn record(&self, id: &str) -> Result<IssueRecord, TrackerError> {
+        let not_found = || TrackerError::NotFound(format!("issue {id}"));
+        let id: u64 = id.parse().map_err(|_| not_found())?;
+        let read = self.store.db().begin_read().map_err(db_err)?;
+        let issues = open_read(&read, ISSUES)?.ok_or_else(not_found)?;
+        let value = issues.get(id).map_err(db_err)?.ok_or_else(not_found)?;
+        from_json(value.value())
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<T, TrackerError>,
+    ) -> Result<T, TrackerError> {
+        let tx = self.store.db().begin_write().map_err(db_err)?;
+        let out = f(&tx)?;
+        tx.commit().map_err(db_err)?;
+        Ok(out)
+    }
+
+    fn create_marked(&self, new: &NewIssue, mark: Option<&Mark>) -> Result<u64, TrackerError> {
+        if new.summary.trim().is_empty() {
+            return Err(TrackerError::Rejected("an issue needs a summary".into()));
+        }
+        self.write(|tx| {
+            let mut projects = tx.open_table(PROJECTS).map_err(db_err)?;
+            let mut project: ProjectRecord =
+                match projects.get(new.project.as_str()).map_err(db_err)? {
+                    Some(v) => from_json(v.value())?,
+                    None => {
+                        return Err(TrackerError::NotFound(format!(
+                            "project {} (create it with `tandem project create`)",
+                            new.project
+                        )));
+                    }
+                };
+            if !project.info.issue_types.contains(&new.issue_type) {
+                return Err(TrackerError::Rejected(format!(
+                    "project {} has no issue type `{}` (it has {})",
+                    new.project,
+                    new.issue_type,
+                    project.info.issue_types.join(", ")
+                )));
+            }
+            let key = format!("{}-{}", new.project, project.next_number);
+            project.next_number += 1;
+            projects
+                .insert(new.project.as_str(), to_json(&project).as_slice())
+                .map_err(db_err)?;
+            let id = next(tx, "issue")?;
+            let record = IssueRecord {
+                id,
+                project: new.project.clone(),
+                updated: String::new(),
+                seq: 0,
+                deleted: false,
+                issue: Issue {
+                    key: key.clone(),
+                    summary: new.summary.clone(),
+                    description: new.description.clone(),
+                    issue_type: new.issue_type.clone(),
+                    status: "Open".into(),
+                    priority: new.priority.clone().unwrap_or_else(|| "Medium".into()),
+                    labels: new.labels.clone(),
+                    ..Issue::default()
+                },
+            };
+            tx.open_table(KEYS)
+                .map_err(db_err)?
+                .insert(key.as_str(), id)
+                .map_err(db_err)?;
+            if let Some(mark) = mark {
+                put_mark(
+                    tx,
+                    mark,
+                    &Marked::Issue {
+                        issue: id.to_string(),
+                    },
+                )?;
+            }
+            save(tx, record)?;
+            Ok(id)
+        })
+    }
+
+    /// Loads, changes and saves one issue in one transaction.
+    fn update<T>(
+        &self,
+        id: u64,
+        f: impl FnOnce(&mut IssueRecord) -> Result<T, TrackerError>,
+    ) -> Result<T, TrackerError> {
+        self.write(|tx| {
+            let mut record: IssueRecord = {
+                let issues = tx.open_table(ISSUES).map_err(db_err)?;
+                let value = issues
+                    .get(id)
+                    .map_err(db_err)?
+                    .ok_or_else(|| TrackerError::NotFound(format!("issue {id}")))?;
+                from_json(value.value())?
+            };
+            if record.deleted {
+                return Err(TrackerError::NotFound(format!(
+                    "issue {} (deleted)",
+                    record.issue.key
+                )));
+            }
+            let out = f(&mut record)?;
+            save(tx, record)?;
+            Ok(out)
+        })
+    }
+
+    fn set(&self, id: u64, c: &FieldChanges) -> Result<(), TrackerError> {
+        let types = {
+            let record = self.record(&id.to_string())?;
+            self.project_info(&record.project)?.issue_types
+        };
+        if let Some(t) = c.issue_type.as_ref().filter(|t| !types.contains(t)) {
+            return Err(TrackerError::Rejected(format!(
+                "no issue type `{t}` here (there are {})",
+                types.join(", ")
+            )));
+        }
+        if c.summary.as_ref().is_some_and(|s| s.trim().is_empty()) {
+            return Err(TrackerError::Rejected("an issue needs a summary".into()));
+        }
+        self.update(id, |r| {
+            let i = &mut r.issue;
+            let set = |field: &mut String, value: &Option<String>| {
+                if let Some(v) = value {
+                    field.clone_from(v);
+                }
+            };
+            set(&mut i.summary, &c.summary);
+            set(&mut i.description, &c.description);
+            set(&mut i.issue_type, &c.issue_type);
+            set(&mut i.status, &c.status);
+            set(&mut i.priority, &c.priority);
+            if let Some(labels) = &c.labels {
+                i.labels.clone_from(labels);
+            }
+            Ok(())
+        })
+    }
+
+    fn add_comment_marked(
+        &self,
+        id: u64,
+        author: &str,
+        body: &str,
+        internal: bool,
+        mark: Option<&Mark>,
+    ) -> Result<String, TrackerError> {
+        if body.trim().is_empty() {
+            return Err(TrackerError::Rejected("a comment needs a body".into()));
+        }
+        self.write(|tx| {
+            let comment_id = next(tx, "comment")?.to_string();
+            let mut record = load(tx, id)?;
+            record.issue.comments.push(Comment {
+                id: comment_id.clone(),
+                author: author.into(),
+                body: body.into(),
+                created: now(),
+                internal,
+            });
+            if let Some(mark) = mark {
+                put_mark(
+                    tx,
+                    mark,
+                    &Marked::Comment {
+                        issue: id.to_string(),
+                        comment: comment_id.clone(),
+                    },
+                )?;
+            }
+            save(tx, record)?;
+            Ok(comment_id)
+        })
+    }
+
+    fn upload_marked(
+        &self,
+        id: u64,
+        filename: &str,
+        bytes: &[u8],
+        mark: Option<&Mark>,
+    ) -> Result<String, TrackerError> {
+        if bytes.len() > MAX_ATTACHMENT_BYTES {
+            return Err(TrackerError::Rejected(format!(
+                "`{filename}` is larger than {} MiB",
+                MAX_ATTACHMENT_BYTES >> 20
+            )));
+        }
+        let name = Path::new(filename)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| !n.is_empty());
+        let name =
+            name.ok_or_else(|| TrackerError::Rejected(format!("`{filename}` is not a file name")))?;
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        // The file goes first: a crash before the commit leaves an unreferenced
+        // file (harmless, and reused by the next upload of the same bytes).
+        self.store_file(&sha256, bytes)?;
+        self.write(|tx| {
+            let attachment_id = next(tx, "attachment")?.to_string();
+            let mut record = load(tx, id)?;
+            record.issue.attachments.push(Attachment {
+                id: attachment_id.clone(),
+                filename: name.into(),
+                mime_type: mime_type(name).into(),
+                size: bytes.len() as u64,
+                sha256,
+            });
+            if let Some(mark) = mark {
+                put_mark(
+                    tx,
+                    mark,
+                    &Marked::Attachment {
+                        issue: id.to_string(),
+                        attachment: attachment_id.clone(),
+                    },
+                )?;
+            }
+            save(tx, record)?;
+            Ok(attachment_id)
+        })
+    }
+
+    fn file_path(&self, sha256: &str) -> PathBuf {
+        self.files.join(&sha256[..2]).join(sha256)
+    }
+
+    fn store_file(&self, sha256: &str, bytes: &[u8]) -> Result<(), TrackerError> {
+        let path = self.file_path(sha256);
+        if path.exists() {
+            return Ok(());
+        }
+        let io = |e: std::io::Error| {
+            TrackerError::Unavailable(format!("attachment store {}: {e}", self.files.display()))
+        };
+        std::fs::create_dir_all(path.parent().expect("has a parent")).map_err(io)?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, bytes).map_err(io)?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)
+    }
+
+    fn project_info(&self, key: &str) -> Result<ProjectInfo, TrackerError> {
+        let read = self.store.db().begin_read().map_err(db_err)?;
+        let not_found = || TrackerError::NotFound(format!("project {key}"));
+        let projects = open_read(&read, PROJECTS)?.ok_or_else(not_found)?;
+        let value = projects.get(key).map_err(db_err)?.ok_or_else(not_found)?;
+        Ok(from_json::<ProjectRecord>(value.value())?.info)
+    }
+}
+
+impl Tracker for LocalTracker {
+    async fn changed_since(&self, cursor: Option<&Cursor>) -> Result<Changes, TrackerError> {
+        let after: u64 = match cursor {
+            Some(c) if !c.0.is_empty() => {
+                c.0.parse()
+                    .map_err(|_| TrackerError::Rejected(format!("bad cursor `{}`", c.0)))?
+            }
+            _ => 0,
+        };
+        let read = self.store.db().begin_read().map_err(db_err)?;
+        let mut out = Changes {
+            issues: Vec::new(),
+            cursor: Cursor(after.to_string()),
+        };
+        let Some(changes) = open_read(&read, CHANGES)? else {
+            return Ok(out);
+        };
+        for row in changes.range(after + 1..).map_err(db_err)?.take(PAGE) {
+            let (seq, id) = row.map_err(db_err)?;
+            out.issues.push(id.value().to_string());
+            out.cursor = Cursor(seq.value().to_string());
+        }
+        Ok(out)
+    }
+
+    async fn read_issue(&self, id: &str) -> Result<TrackedIssue, TrackerError> {
+        self.read(id)
+    }
+
+    async fn download_attachment(
+        &self,
+        issue: &str,
+        attachment: &str,
+    ) -> Result<Vec<u8>, TrackerError> {
+        let record = self.read(issue)?;
+        let meta = record.issue.attachments.iter().find(|a| a.id == attachment);
+        let meta = meta.ok_or_else(|| {
+            TrackerError::NotFound(format!("attachment {attachment} of {}", record.issue.key))
+        })?;
+        std::fs::read(self.file_path(&meta.sha256))
+            .map_err(|e| TrackerError::Unavailable(format!("attachment {attachment}: {e}")))
+    }
+
+    async fn create_issue(&self, new: &NewIssue, mark: &Mark) -> Result<IssueId, TrackerError> {
+        self.create_marked(new, Some(mark)).map(|id| id.to_string())
+    }
+
+    async fn set_fields(&self, issue: &str, changes: &FieldChanges) -> Result<(), TrackerError> {
+        let id = self.resolve(issue)?;
+        self.set(id, changes)
+    }
+
+    async fn add_comment(
+        &self,
+        issue: &str,
+        author: &str,
+        body: &str,
+        internal: bool,
+        mark: &Mark,
+    ) -> Result<String, TrackerError> {
+        let id = self.resolve(issue)?;
+        self.add_comment_marked(id, author, body, internal, Some(mark))
+    }
+
+    async fn edit_comment(
+        &self,
+        issue: &str,
+        comment: &str,
+        body: &str,
+    ) -> Result<(), TrackerError> {
+        let id = self.resolve(issue)?;
+        self.update(id, |r| {
+            let c = r.issue.comments.iter_mut().find(|c| c.id == comment);
+            let c = c.ok_or_else(|| TrackerError::NotFound(format!("comment {comment}")))?;
+            c.body = body.into();
+            Ok(())
+        })
+    }
+
+    async fn upload_attachment(
+        &self,
+        issue: &str,
+        filename: &str,
+        bytes: &[u8],
+        mark: &Mark,
+    ) -> Result<String, TrackerError> {
+        let id = self.resolve(issue)?;
+        self.upload_marked(id, filename, bytes, Some(mark))
+    }
+
+    async fn find_mark(&self, mark: &Mark) -> Result<Option<Marked>, TrackerError> {
+        let read = self.store.db().begin_read().map_err(db_err)?;
+        let Some(marks) = open_read(&read, MARKS)? else {
+            return Ok(None);
+        };
+        let found = marks.get(mark.0.as_str()).map_err(db_err)?;
+        found.map(|v| from_json(v.value())).transpose()
+    }
+
+    async fn project(&self, key: &str) -> Result<ProjectInfo, TrackerError> {
+        self.project_info(key)
+    }
+}
+
+fn tracked(record: IssueRecord) -> TrackedIssue {
+    TrackedIssue {
+        id: record.id.to_string(),
+        project: record.project,
+        updated: record.updated,
+        issue: record.issue,
+    }
+}
+
+fn load(tx: &WriteTransaction, id: u64) -> Result<IssueRecord, TrackerError> {
+    let issues = tx.open_table(ISSUES).map_err(db_err)?;
+    let value = issues
+        .get(id)
+        .map_err(db_err)?
+        .ok_or_else(|| TrackerError::NotFound(format!("issue {id}")))?;
+    let record: IssueRecord = from_json(value.value())?;
+    if record.deleted {
+        return Err(TrackerError::NotFound(format!(
+            "issue {} (deleted)",
+            record.issue.key
+        )));
+    }
+    Ok(record)
+}
+
+/// Stores an issue and moves it to the end of the change feed.
+fn save(tx: &WriteTransaction, mut record: IssueRecord) -> Result<(), TrackerError> {
+    let seq = next(tx, "change")?;
+    let mut changes = tx.open_table(CHANGES).map_err(db_err)?;
+    if record.seq != 0 {
+        changes.remove(record.seq).map_err(db_err)?;
+    }
+    changes.insert(seq, record.id).map_err(db_err)?;
+    record.seq = seq;
+    record.updated = now();
+    let mut issues = tx.open_table(ISSUES).map_err(db_err)?;
+    issues
+        .insert(record.id, to_json(&record).as_slice())
+        .map_err(db_err)?;
+    Ok(())
+}
+
+fn put_mark(tx: &WriteTransaction, mark: &Mark, marked: &Marked) -> Result<(), TrackerError> {
+    let mut marks = tx.open_table(MARKS).map_err(db_err)?;
+    marks
+        .insert(mark.0.as_str(), to_json(marked).as_slice())
+        .map_err(db_err)?;
+    Ok(())
+}
+
+fn next(tx: &WriteTransaction, counter: &str) -> Result<u64, TrackerError> {
+    let mut counters = tx.open_table(COUNTERS).map_err(db_err)?;
+    let value = counters
+        .get(counter)
+        .map_err(db_err)?
+        .map_or(0, |v| v.value())
+        + 1;
+    counters.insert(counter, value).map_err(db_err)?;
+    Ok(value)
+}
+
+fn open_read<K: redb::Key + 'static, V: redb::Value + 'static>(
+    read: &redb::ReadTransaction,
+    table: TableDefinition<K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>, TrackerError> {
+    match read.open_table(table) {
+        Ok(t) => Ok(Some(t)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(db_err(e)),
+    }
+}
+
+fn to_json(value: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(value).expect("records serialise")
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, TrackerError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| TrackerError::Unavailable(format!("local database record is damaged: {e}")))
+}
+
+fn mime_type(filename: &str) -> &'static str {
+    let ext = filename
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    let known: BTreeMap<&str, &str> = [
+        ("txt", "text/plain"),
+        ("log", "text/plain"),
+        ("csv", "text/csv"),
+        ("json", "application/json"),
+        ("pdf", "application/pdf"),
+        ("png", "image/png"),
+        ("jpg", "image/jpeg"),
+        ("jpeg", "image/jpeg"),
+        ("gif", "image/gif"),
+        ("zip", "application/zip"),
+    ]
+    .into_iter()
+    .collect();
+    known
+        .get(ext.as_str())
+        .copied()
+        .unwrap_or("application/octet-stream")
+}

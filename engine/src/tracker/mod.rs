@@ -1,0 +1,170 @@
+//! Trackers: the [`Tracker`] trait every connector implements, and the
+//! connectors (`local` now; `jira` and `redmine` to come).
+//!
+//! The sync pipeline sees only this trait. Issues are addressed by the
+//! tracker's own id ([`IssueId`]), never by the key a person sees: a Jira key
+//! changes when an issue moves. Everything the sync creates carries a [`Mark`]
+//! so that, after a crash between a tracker write and its twin record, the
+//! write can be found again instead of made twice.
+
+pub mod local;
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Issue;
+
+/// A tracker's own, stable id for an issue.
+pub type IssueId = String;
+
+/// Where the last poll of changes ended; opaque outside the connector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Cursor(pub String);
+
+/// What the sync stamps on what it creates (an id unique to that write).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Mark(pub String);
+
+/// Issues changed since a cursor, and the cursor to continue from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Changes {
+    pub issues: Vec<IssueId>,
+    pub cursor: Cursor,
+}
+
+/// An issue with what only the tracker knows about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackedIssue {
+    pub id: IssueId,
+    pub project: String,
+    /// RFC 3339, as the tracker reports it.
+    pub updated: String,
+    #[serde(flatten)]
+    pub issue: Issue,
+}
+
+/// What a new issue is created with.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NewIssue {
+    pub project: String,
+    pub issue_type: String,
+    pub summary: String,
+    pub description: String,
+    pub priority: Option<String>,
+    pub labels: Vec<String>,
+}
+
+/// Fields to set on an existing issue; `None` leaves one alone.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FieldChanges {
+    pub summary: Option<String>,
+    pub description: Option<String>,
+    pub issue_type: Option<String>,
+    pub status: Option<String>,
+    pub priority: Option<String>,
+    pub labels: Option<Vec<String>>,
+}
+
+impl FieldChanges {
+    pub fn is_empty(&self) -> bool {
+        *self == FieldChanges::default()
+    }
+}
+
+/// What carries a given mark.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Marked {
+    Issue { issue: IssueId },
+    Comment { issue: IssueId, comment: String },
+    Attachment { issue: IssueId, attachment: String },
+}
+
+/// A project as the rules need it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectInfo {
+    pub key: String,
+    pub issue_types: Vec<String>,
+    pub default_issue_type: Option<String>,
+}
+
+/// What went wrong talking to a tracker; the sync decides by kind whether an
+/// error belongs to one issue (not found, rejected) or pauses the connection.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TrackerError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("rejected by the tracker: {0}")]
+    Rejected(String),
+    #[error("the tracker refused our credentials: {0}")]
+    Unauthorised(String),
+    #[error("rate-limited by the tracker; retry after {} s", .retry_after.as_secs())]
+    RateLimited { retry_after: Duration },
+    #[error("the tracker is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// An issue tracker, as the sync pipeline uses it.
+pub trait Tracker: Send + Sync {
+    /// Issues changed after `cursor` (all, from the start, with `None`).
+    fn changed_since(
+        &self,
+        cursor: Option<&Cursor>,
+    ) -> impl Future<Output = Result<Changes, TrackerError>> + Send;
+    /// An issue with its comments and attachment metadata.
+    fn read_issue(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<TrackedIssue, TrackerError>> + Send;
+    /// The bytes of an attachment.
+    fn download_attachment(
+        &self,
+        issue: &str,
+        attachment: &str,
+    ) -> impl Future<Output = Result<Vec<u8>, TrackerError>> + Send;
+    /// Creates an issue carrying `mark`.
+    fn create_issue(
+        &self,
+        new: &NewIssue,
+        mark: &Mark,
+    ) -> impl Future<Output = Result<IssueId, TrackerError>> + Send;
+    /// Sets fields of an issue.
+    fn set_fields(
+        &self,
+        issue: &str,
+        changes: &FieldChanges,
+    ) -> impl Future<Output = Result<(), TrackerError>> + Send;
+    /// Adds a comment carrying `mark`; returns its id.
+    fn add_comment(
+        &self,
+        issue: &str,
+        author: &str,
+        body: &str,
+        internal: bool,
+        mark: &Mark,
+    ) -> impl Future<Output = Result<String, TrackerError>> + Send;
+    /// Changes a comment's body (never its visibility).
+    fn edit_comment(
+        &self,
+        issue: &str,
+        comment: &str,
+        body: &str,
+    ) -> impl Future<Output = Result<(), TrackerError>> + Send;
+    /// Uploads an attachment carrying `mark`; returns its id.
+    fn upload_attachment(
+        &self,
+        issue: &str,
+        filename: &str,
+        bytes: &[u8],
+        mark: &Mark,
+    ) -> impl Future<Output = Result<String, TrackerError>> + Send;
+    /// What carries `mark`, if the write it stands for happened.
+    fn find_mark(
+        &self,
+        mark: &Mark,
+    ) -> impl Future<Output = Result<Option<Marked>, TrackerError>> + Send;
+    /// Issue types and the default type of a project.
+    fn project(&self, key: &str) -> impl Future<Output = Result<ProjectInfo, TrackerError>> + Send;
+}
