@@ -14,6 +14,8 @@
 //! - [`tracker`]: the `Tracker` trait and the connectors; `local` is the
 //!   embedded tracker kept in the node's own database.
 //! - [`store`]: the node's redb file and its schema version.
+//! - [`sync`]: the pipeline — watcher, outgoing, outbox, inbox, incoming,
+//!   apply, twins, intents — driven through the `Transport` trait.
 //! - [`rules`]: the rules host. Loads, verifies and sandboxes components
 //!   (the Basic one is embedded and signed) and calls `outgoing` / `incoming`.
 //!   The only module that knows wasmtime.
@@ -21,7 +23,7 @@
 //!   arguments, calls into the library, prints; no sync logic lives there.
 //!
 //! Still to come, each in its own module as DESIGN.md names them: the
-//! `jira` and `redmine` connectors, the sync tables of `store`, `sync` (watcher, outgoing, incoming, apply, twins), `connection`
+//! `jira` and `redmine` connectors, `connection`
 //! (invitations), `transport` (public server, private client) and `admin`
 //! (the local socket).
 
@@ -30,4 +32,7 @@ pub mod config;
 pub mod model;
 pub mod rules;
 pub mod store;
+pub mod sync;
 pub mod tracker;
+
+mod failpoint;

@@ -7,6 +7,7 @@ mod cli;
 mod determinism;
 mod hostile;
 mod local_tracker;
+mod pipeline;
 mod tampering;
 
 use tandem::model::{Context, Issue};

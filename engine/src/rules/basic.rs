@@ -5,6 +5,10 @@
 
 use super::{RulesComponent, RulesError, RulesHost, TrustedKeys};
 
+/// The issue type an incoming issue gets when neither its own nor a project
+/// default fits (Basic's last resort, also the engine's).
+pub const LAST_RESORT_TYPE: &str = "Task";
+
 /// The name errors and `--rules basic` use.
 pub const BASIC_NAME: &str = "basic";
 

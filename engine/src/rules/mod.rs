@@ -32,7 +32,7 @@ pub use artifact::{
     SOURCE_STAMP_SECTION, append_custom_section, check_preamble, custom_section,
     sections as artifact_sections,
 };
-pub use basic::{BASIC_ARTIFACT, BASIC_NAME};
+pub use basic::{BASIC_ARTIFACT, BASIC_NAME, LAST_RESORT_TYPE};
 pub use cache::{CacheOutcome, CompileCache};
 pub use error::RulesError;
 pub use limits::Limits;
@@ -174,11 +174,18 @@ impl RulesHost {
                 e.root_cause()
             ))
         })?;
+        // Basic and other pure components import nothing but the contract's
+        // types; only WASI users need the runtime dance in `off_async`.
+        let uses_wasi = component
+            .component_type()
+            .imports(engine)
+            .any(|(import, _)| import != bindings::TYPES_INTERFACE);
         Ok(RulesComponent {
             name: name.to_string(),
             pre,
             host: self.clone(),
             cache,
+            uses_wasi,
         })
     }
 }
@@ -220,6 +227,7 @@ pub struct RulesComponent {
     pre: RulesPre<Sandbox>,
     host: RulesHost,
     cache: CacheOutcome,
+    uses_wasi: bool,
 }
 
 impl RulesComponent {
@@ -276,6 +284,22 @@ impl RulesComponent {
     }
 
     fn call<W, T>(
+        &self,
+        export: &'static str,
+        f: impl FnOnce(&Rules, &mut Store<Sandbox>) -> wasmtime::Result<Result<W, wit::RuleError>>
+        + Send,
+    ) -> Call<T>
+    where
+        T: TryFrom<W, Error = String> + Send,
+    {
+        if self.uses_wasi {
+            off_async(|| self.call_here(export, f))
+        } else {
+            self.call_here(export, f)
+        }
+    }
+
+    fn call_here<W, T>(
         &self,
         export: &'static str,
         f: impl FnOnce(&Rules, &mut Store<Sandbox>) -> wasmtime::Result<Result<W, wit::RuleError>>,
@@ -346,6 +370,22 @@ impl RulesComponent {
                 }
             }
         }
+    }
+}
+
+/// Runs `f` where wasmtime-wasi's synchronous bindings may block: they enter a
+/// Tokio runtime for stdio, which panics on a thread already driving async
+/// tasks. A multi-threaded runtime lends the thread (`block_in_place`); on a
+/// current-thread runtime the call goes to a scoped thread.
+fn off_async<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Err(_) => f(),
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        Ok(_) => std::thread::scope(|s| match s.spawn(f).join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }),
     }
 }
 

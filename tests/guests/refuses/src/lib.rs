@@ -1,10 +1,14 @@
-//! Returns a rule error for issues whose summary asks for it, and prints why.
+//! Returns a rule error ("refuse") or traps ("panic") for issues whose
+//! summary asks for it; otherwise sends the summary alone.
 include!("../../glue.rs");
 
 struct G;
 
 impl Guest for G {
     fn outgoing(_ctx: Context, issue: Issue) -> Result<Replica, RuleError> {
+        if issue.summary.contains("panic") {
+            panic!("cannot cope with {}", issue.key);
+        }
         if issue.summary.contains("refuse") {
             eprintln!("refusing {}", issue.key);
             return Err(RuleError { message: format!("{} may not leave this side", issue.key) });

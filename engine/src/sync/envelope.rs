@@ -1,0 +1,82 @@
+//! What travels between two nodes of a connection, and the narrow [`Transport`]
+//! the pipeline hands it to. The network transport (public server, private
+//! client) implements the same trait; tests wire two nodes in process.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Replica;
+use crate::tracker::IssueId;
+
+/// One message of a connection, numbered by its origin's outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The connection's id (the same on both sides).
+    pub connection: String,
+    /// The sending node's name.
+    pub origin_node: String,
+    /// The sender's tracker id of the issue this is about.
+    pub origin_issue: IssueId,
+    /// Per-issue version at the origin: later replaces earlier.
+    pub version: u64,
+    /// Position in the origin's outbox; the receiver dedupes by it.
+    pub seq: u64,
+    pub body: Body,
+}
+
+/// What an envelope carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Body {
+    /// A replica built by the sender's outgoing rules.
+    Replica { replica: Replica },
+    /// Twins the sender recorded while applying: the receiver records the
+    /// same pairs, so what the sync created never comes back as new.
+    Twins(Twins),
+    /// The sender's issue was deleted; the receiver marks its twin.
+    Removed,
+}
+
+/// Pairs of (receiver's id, sender's id), as seen from the receiver.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Twins {
+    /// The receiver's issue the sender's `origin_issue` is the twin of.
+    pub issue: IssueId,
+    /// The sender's issue key, for display and rule context.
+    pub origin_key: String,
+    /// (receiver's comment id, sender's comment id).
+    pub comments: Vec<(String, String)>,
+    /// (receiver's attachment id, sender's attachment id).
+    pub attachments: Vec<(String, String)>,
+    /// The sender's issue as the sync left it: the receiver's "previous" for
+    /// the next replica, so that only later edits count as changes.
+    pub state: Option<Replica>,
+}
+
+/// Errors of the transport: connection-level, so the pipeline pauses and retries.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransportError {
+    #[error("peer unreachable: {0}")]
+    Unreachable(String),
+    #[error("peer refused: {0}")]
+    Refused(String),
+}
+
+/// How the pipeline reaches the other node of a connection.
+pub trait Transport: Send + Sync {
+    /// Delivers envelopes in order; returns the highest seq the peer holds
+    /// durably (everything up to it may leave the outbox).
+    fn deliver(
+        &self,
+        envelopes: &[Envelope],
+    ) -> impl Future<Output = Result<u64, TransportError>> + Send;
+    /// The bytes of an attachment of the peer's issue (checked by sha256 by
+    /// the caller).
+    fn fetch_attachment(
+        &self,
+        connection: &str,
+        issue: &str,
+        attachment: &str,
+    ) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send;
+}

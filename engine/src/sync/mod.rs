@@ -1,0 +1,301 @@
+//! The sync pipeline: watcher → outgoing rules → outbox ⇒ inbox → incoming
+//! rules → apply → twins, for one node and all its connections.
+//!
+//! Owns the decisions of the data flow in DESIGN.md: which issues a
+//! connection picks up (twinned, or matching the trigger), echo suppression
+//! (a replica equal to what was last sent or written is dropped), dedupe by
+//! origin seq, intents and marks around every tracker create, twins recorded
+//! with the state they came from. It drives a [`Transport`] and a
+//! [`crate::tracker::Tracker`] through their traits and never opens a socket.
+//!
+//! - `outgoing`: the watcher pass and `sync_issue`.
+//! - `incoming`: receiving into the inbox and applying it.
+//! - `state`: the tables.
+//! - `envelope`: what travels, and the `Transport` trait.
+
+mod envelope;
+mod in_process;
+mod incoming;
+mod outgoing;
+pub mod query;
+mod state;
+
+use redb::ReadableDatabase;
+use serde::{Deserialize, Serialize};
+
+pub use envelope::{Body, Envelope, Transport, TransportError, Twins};
+pub use in_process::InProcess;
+pub use query::Query;
+
+use crate::model::{Replica, Side};
+use crate::rules::{RulesComponent, RulesError};
+use crate::store::Store;
+use crate::tracker::{Tracker, TrackerError};
+
+/// One side's record of a connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Connection {
+    /// The same on both sides.
+    pub id: String,
+    /// This side's name for it.
+    pub name: String,
+    /// The project incoming issues are created in.
+    pub project: String,
+    /// This side's trigger: issues matching it sync by themselves.
+    pub trigger: Option<Query>,
+    pub side: Side,
+}
+
+/// The twin of a local issue on a connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IssueTwin {
+    pub remote: String,
+    pub remote_key: String,
+    /// The other side deleted its issue; this one stops syncing.
+    pub remote_removed: bool,
+}
+
+/// An error recorded against one issue (or a connection).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorRecord {
+    pub connection: String,
+    pub issue: String,
+    pub kind: String,
+    pub message: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub count: u64,
+    pub hint: String,
+    /// The message whose applying failed, kept for a retry.
+    pub envelope: Option<Envelope>,
+}
+
+/// Errors of the pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("store: {0}")]
+    Store(String),
+    #[error("no connection `{0}`")]
+    NoConnection(String),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    #[error(transparent)]
+    Tracker(#[from] TrackerError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("attachment `{0}` arrived damaged (sha256 differs)")]
+    Damaged(String),
+}
+
+impl SyncError {
+    /// True when the error belongs to one issue (record it, go on); false when
+    /// the connection or node cannot proceed (pause and retry later).
+    pub fn is_issue_level(&self) -> bool {
+        match self {
+            SyncError::Rules(_) | SyncError::Damaged(_) => true,
+            SyncError::Tracker(e) => {
+                matches!(e, TrackerError::NotFound(_) | TrackerError::Rejected(_))
+            }
+            _ => false,
+        }
+    }
+
+    fn hint(&self) -> &'static str {
+        match self {
+            SyncError::Rules(e) if e.is_rule_failure() => {
+                "fix the rules (try them with `tandem rules test`), then retry"
+            }
+            SyncError::Tracker(TrackerError::Rejected(_)) => {
+                "the tracker refused the change; check the project's types and fields, then retry"
+            }
+            SyncError::Damaged(_) => "retry; if it persists, check the peer's attachment store",
+            _ => "retry once the cause is fixed",
+        }
+    }
+}
+
+/// The pipeline of one node.
+pub struct SyncNode<T> {
+    name: String,
+    store: Store,
+    tracker: T,
+    rules: RulesComponent,
+}
+
+impl<T: Tracker> SyncNode<T> {
+    /// A pipeline over `tracker`, running `rules` for every connection.
+    pub fn new(name: &str, store: Store, tracker: T, rules: RulesComponent) -> Self {
+        SyncNode {
+            name: name.into(),
+            store,
+            tracker,
+            rules,
+        }
+    }
+
+    /// The tracker this node serves.
+    pub fn tracker(&self) -> &T {
+        &self.tracker
+    }
+
+    /// Records a connection (the network handshake is the connection module's).
+    pub fn add_connection(&self, connection: &Connection) -> Result<(), SyncError> {
+        self.write(|tx| state::put(tx, state::CONNECTIONS, &connection.id, connection))
+    }
+
+    /// Every connection of this node.
+    pub fn connections(&self) -> Result<Vec<Connection>, SyncError> {
+        self.write(|tx| {
+            Ok(state::scan(tx, state::CONNECTIONS, "", usize::MAX)?
+                .into_iter()
+                .map(|(_, c)| c)
+                .collect())
+        })
+    }
+
+    fn connection(&self, id: &str) -> Result<Connection, SyncError> {
+        self.write(|tx| state::get(tx, state::CONNECTIONS, id))?
+            .ok_or_else(|| SyncError::NoConnection(id.into()))
+    }
+
+    /// The twin of a local issue, if any.
+    pub fn twin(&self, connection: &str, local: &str) -> Result<Option<IssueTwin>, SyncError> {
+        self.write(|tx| state::get(tx, state::ISSUE_TWINS, &state::key(connection, local)))
+    }
+
+    /// The local issue twinned with a remote one, if any.
+    pub fn local_twin_of(
+        &self,
+        connection: &str,
+        remote: &str,
+    ) -> Result<Option<String>, SyncError> {
+        self.write(|tx| state::get(tx, state::REMOTE_ISSUES, &state::key(connection, remote)))
+    }
+
+    /// Up to `limit` envelopes waiting for the peer, oldest first.
+    pub fn outbox(&self, connection: &str, limit: usize) -> Result<Vec<Envelope>, SyncError> {
+        let prefix = state::key(connection, "");
+        self.write(|tx| {
+            Ok(state::scan(tx, state::OUTBOX, &prefix, limit)?
+                .into_iter()
+                .map(|(_, e)| e)
+                .collect())
+        })
+    }
+
+    /// The peer holds everything up to `seq`: drop it from the outbox.
+    pub fn acked(&self, connection: &str, seq: u64) -> Result<(), SyncError> {
+        let prefix = state::key(connection, "");
+        self.write(|tx| {
+            for (key, envelope) in state::scan::<Envelope>(tx, state::OUTBOX, &prefix, usize::MAX)?
+            {
+                if envelope.seq > seq {
+                    break;
+                }
+                state::remove(tx, state::OUTBOX, &key)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Sends the outbox of `connection` through `transport` until it is empty.
+    pub async fn push(
+        &self,
+        connection: &str,
+        transport: &impl Transport,
+    ) -> Result<usize, SyncError> {
+        let mut sent = 0;
+        loop {
+            let batch = self.outbox(connection, 256)?;
+            if batch.is_empty() {
+                return Ok(sent);
+            }
+            let ack = transport.deliver(&batch).await?;
+            self.acked(connection, ack)?;
+            sent += batch.len();
+        }
+    }
+
+    /// Errors recorded on this node.
+    pub fn errors(&self) -> Result<Vec<ErrorRecord>, SyncError> {
+        self.write(|tx| {
+            Ok(state::scan(tx, state::ERRORS, "", usize::MAX)?
+                .into_iter()
+                .map(|(_, e)| e)
+                .collect())
+        })
+    }
+
+    /// Envelopes received and not yet applied.
+    pub fn inbox_len(&self) -> Result<usize, SyncError> {
+        let read = self.store.db().begin_read().map_err(state::db)?;
+        match read.open_table(state::INBOX) {
+            Ok(t) => Ok(redb::ReadableTableMetadata::len(&t).map_err(state::db)? as usize),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+            Err(e) => Err(state::db(e)),
+        }
+    }
+
+    fn write<R>(
+        &self,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<R, SyncError>,
+    ) -> Result<R, SyncError> {
+        let tx = self.store.db().begin_write().map_err(state::db)?;
+        let out = f(&tx)?;
+        tx.commit().map_err(state::db)?;
+        Ok(out)
+    }
+
+    fn record_error(
+        &self,
+        tx: &redb::WriteTransaction,
+        connection: &str,
+        issue: &str,
+        error: &SyncError,
+        envelope: Option<Envelope>,
+    ) -> Result<(), SyncError> {
+        let key = state::key(connection, issue);
+        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let mut record =
+            state::get::<ErrorRecord>(tx, state::ERRORS, &key)?.unwrap_or_else(|| ErrorRecord {
+                connection: connection.into(),
+                issue: issue.into(),
+                kind: "issue".into(),
+                message: String::new(),
+                first_seen: now.clone(),
+                last_seen: String::new(),
+                count: 0,
+                hint: String::new(),
+                envelope: None,
+            });
+        tracing::warn!(connection, issue, "sync error: {error}");
+        record.message = error.to_string();
+        record.last_seen = now;
+        record.count += 1;
+        record.hint = error.hint().into();
+        if envelope.is_some() {
+            record.envelope = envelope;
+        }
+        state::put(tx, state::ERRORS, &key, &record)
+    }
+}
+
+/// Line endings and trailing whitespace differ between trackers (Redmine
+/// stores `\r\n`); comparing normalised replicas keeps them from echoing.
+pub fn normalise(replica: &mut Replica) {
+    fn text(s: &mut String) {
+        if s.contains('\r') || s.ends_with(char::is_whitespace) || s.contains(" \n") {
+            let lines: Vec<&str> = s.split('\n').map(|l| l.trim_end()).collect();
+            *s = lines.join("\n").trim_end().to_string();
+        }
+    }
+    for field in [&mut replica.summary, &mut replica.description]
+        .into_iter()
+        .flatten()
+    {
+        text(field);
+    }
+    for comment in &mut replica.comments {
+        text(&mut comment.body);
+    }
+}
