@@ -72,6 +72,7 @@ impl<T: Tracker> SyncNode<T> {
             }
             Ok(high)
         })
+        .inspect(|_| crate::failpoint::hit("before-ack"))
     }
 
     /// Applies everything in the inbox, oldest first. An error that belongs
@@ -81,8 +82,10 @@ impl<T: Tracker> SyncNode<T> {
         let mut report = ApplyReport::default();
         loop {
             let batch: Vec<(String, Envelope)> =
-                self.write(|tx| state::scan(tx, state::INBOX, "", 256))?;
+                self.write_lazy(|tx| state::scan(tx, state::INBOX, "", 256))?;
             if batch.is_empty() {
+                // One fsync makes the whole pass durable (group commit).
+                self.write(|_| Ok(()))?;
                 return Ok(report);
             }
             for (inbox_key, envelope) in batch {
@@ -135,11 +138,11 @@ impl<T: Tracker> SyncNode<T> {
     ) -> Result<(), SyncError> {
         let conn = &envelope.connection;
         match &envelope.body {
-            Body::Twins(twins) => self.write(|tx| {
+            Body::Twins(twins) => self.write_lazy(|tx| {
                 record_twins(tx, conn, &envelope.origin_issue, twins)?;
                 state::remove(tx, state::INBOX, inbox_key)
             }),
-            Body::Removed => self.write(|tx| {
+            Body::Removed => self.write_lazy(|tx| {
                 if let Some(local) = state::get::<String>(
                     tx,
                     state::REMOTE_ISSUES,
@@ -171,13 +174,13 @@ impl<T: Tracker> SyncNode<T> {
     ) -> Result<(), SyncError> {
         let conn = self.connection(&envelope.connection)?;
         let remote = envelope.origin_issue.as_str();
-        let (local_id, previous): (Option<String>, Option<Replica>) = self.write(|tx| {
+        let (local_id, previous): (Option<String>, Option<Replica>) = self.read(|tx| {
             Ok((
                 state::get(tx, state::REMOTE_ISSUES, &key(&conn.id, remote))?,
                 state::get(tx, state::LAST_RECEIVED, &key(&conn.id, remote))?,
             ))
         })?;
-        let done = |this: &Self| this.write(|tx| state::remove(tx, state::INBOX, inbox_key));
+        let done = |this: &Self| this.write_lazy(|tx| state::remove(tx, state::INBOX, inbox_key));
 
         let local = match &local_id {
             Some(id) => {
@@ -242,7 +245,7 @@ impl<T: Tracker> SyncNode<T> {
                 };
                 let intent = self.intent(&conn.id, remote, &replica.key, Creating::Issue);
                 let id = self.create_marked(&intent, Create::Issue(&new)).await?;
-                self.write(|tx| {
+                self.write_lazy(|tx| {
                     let twin = IssueTwin {
                         remote: remote.into(),
                         remote_key: replica.key.clone(),
@@ -269,8 +272,8 @@ impl<T: Tracker> SyncNode<T> {
             None => Vec::new(),
         };
         for c in &update.comments {
-            let twin: Option<String> = self
-                .write(|tx| state::get(tx, state::COMMENT_TWINS, &key(&conn.id, &c.remote_id)))?;
+            let twin: Option<String> =
+                self.read(|tx| state::get(tx, state::COMMENT_TWINS, &key(&conn.id, &c.remote_id)))?;
             let id = match twin {
                 Some(id) => {
                     let existing = current.iter().find(|l| l.id == id);
@@ -306,7 +309,7 @@ impl<T: Tracker> SyncNode<T> {
                             },
                         )
                         .await?;
-                    self.write(|tx| {
+                    self.write_lazy(|tx| {
                         state::put(tx, state::COMMENT_TWINS, &key(&conn.id, &c.remote_id), &id)?;
                         state::remove(tx, state::INTENTS, &mark_of(&intent).0)
                     })?;
@@ -316,9 +319,8 @@ impl<T: Tracker> SyncNode<T> {
             twins.comments.push((c.remote_id.clone(), id));
         }
         for a in &update.attachments {
-            let twin: Option<String> = self.write(|tx| {
-                state::get(tx, state::ATTACHMENT_TWINS, &key(&conn.id, &a.remote_id))
-            })?;
+            let twin: Option<String> = self
+                .read(|tx| state::get(tx, state::ATTACHMENT_TWINS, &key(&conn.id, &a.remote_id)))?;
             let id = match twin {
                 Some(id) => id,
                 None => {
@@ -353,7 +355,7 @@ impl<T: Tracker> SyncNode<T> {
                             },
                         )
                         .await?;
-                    self.write(|tx| {
+                    self.write_lazy(|tx| {
                         state::put(
                             tx,
                             state::ATTACHMENT_TWINS,
@@ -377,12 +379,12 @@ impl<T: Tracker> SyncNode<T> {
         let mut left = self.rules.outgoing(&own_ctx, &after.issue)?;
         normalise(&mut left);
         let before: Option<Replica> =
-            self.write(|tx| state::get(tx, state::LAST_SENT, &key(&conn.id, &local_id)))?;
+            self.read(|tx| state::get(tx, state::LAST_SENT, &key(&conn.id, &local_id)))?;
         let left = peer_view(left, before.as_ref(), &update, &twins);
         let mut received = replica.clone();
         normalise(&mut received);
         twins.state = Some(left.clone());
-        self.write(|tx| {
+        self.write_lazy(|tx| {
             state::put(tx, state::LAST_RECEIVED, &key(&conn.id, remote), &received)?;
             state::put(tx, state::LAST_SENT, &key(&conn.id, &local_id), &left)?;
             self.append(tx, &conn.id, &local_id, Body::Twins(twins))?;
@@ -415,11 +417,15 @@ impl<T: Tracker> SyncNode<T> {
         create: Create<'_>,
     ) -> Result<String, SyncError> {
         let mark = mark_of(intent);
-        let pending: Option<Intent> = self.write(|tx| state::get(tx, state::INTENTS, &mark.0))?;
+        let pending: Option<Intent> = self.read(|tx| state::get(tx, state::INTENTS, &mark.0))?;
         if pending.is_some() {
             if let Some(found) = self.tracker.find_mark(&mark).await? {
                 return Ok(marked_id(found));
             }
+        } else if self.tracker.shares_store() {
+            // The tracker's own commit lands in the same file after this one,
+            // so the intent is durable no later than the write it announces.
+            self.write_lazy(|tx| state::put(tx, state::INTENTS, &mark.0, intent))?;
         } else {
             self.write(|tx| state::put(tx, state::INTENTS, &mark.0, intent))?;
         }
@@ -501,7 +507,7 @@ impl<T: Tracker> SyncNode<T> {
         attachment: &str,
     ) -> Result<Vec<u8>, SyncError> {
         let sent: Option<Replica> =
-            self.write(|tx| state::get(tx, state::LAST_SENT, &key(connection, issue)))?;
+            self.read(|tx| state::get(tx, state::LAST_SENT, &key(connection, issue)))?;
         if sent.is_none() {
             return Err(TrackerError::NotFound(format!(
                 "issue {issue} on connection {connection}"

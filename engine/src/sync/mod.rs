@@ -154,13 +154,13 @@ impl<T: Tracker> SyncNode<T> {
     }
 
     fn connection(&self, id: &str) -> Result<Connection, SyncError> {
-        self.write(|tx| state::get(tx, state::CONNECTIONS, id))?
+        self.read(|tx| state::get(tx, state::CONNECTIONS, id))?
             .ok_or_else(|| SyncError::NoConnection(id.into()))
     }
 
     /// The twin of a local issue, if any.
     pub fn twin(&self, connection: &str, local: &str) -> Result<Option<IssueTwin>, SyncError> {
-        self.write(|tx| state::get(tx, state::ISSUE_TWINS, &state::key(connection, local)))
+        self.read(|tx| state::get(tx, state::ISSUE_TWINS, &state::key(connection, local)))
     }
 
     /// The local issue twinned with a remote one, if any.
@@ -169,7 +169,7 @@ impl<T: Tracker> SyncNode<T> {
         connection: &str,
         remote: &str,
     ) -> Result<Option<String>, SyncError> {
-        self.write(|tx| state::get(tx, state::REMOTE_ISSUES, &state::key(connection, remote)))
+        self.read(|tx| state::get(tx, state::REMOTE_ISSUES, &state::key(connection, remote)))
     }
 
     /// Up to `limit` envelopes waiting for the peer, oldest first.
@@ -236,14 +236,43 @@ impl<T: Tracker> SyncNode<T> {
         }
     }
 
+    /// A durable transaction: committed with an fsync.
     fn write<R>(
         &self,
         f: impl FnOnce(&redb::WriteTransaction) -> Result<R, SyncError>,
     ) -> Result<R, SyncError> {
-        let tx = self.store.db().begin_write().map_err(state::db)?;
+        self.write_with(redb::Durability::Immediate, f)
+    }
+
+    /// A transaction that becomes durable with the next durable one (group
+    /// commit). Only for steps that are redone from durable state when lost:
+    /// applying is redone from the inbox, twins from open intents.
+    fn write_lazy<R>(
+        &self,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<R, SyncError>,
+    ) -> Result<R, SyncError> {
+        self.write_with(redb::Durability::None, f)
+    }
+
+    fn write_with<R>(
+        &self,
+        durability: redb::Durability,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<R, SyncError>,
+    ) -> Result<R, SyncError> {
+        let mut tx = self.store.db().begin_write().map_err(state::db)?;
+        tx.set_durability(durability).map_err(state::db)?;
         let out = f(&tx)?;
         tx.commit().map_err(state::db)?;
         Ok(out)
+    }
+
+    /// A read-only view: no commit, no fsync.
+    fn read<R>(
+        &self,
+        f: impl FnOnce(&redb::ReadTransaction) -> Result<R, SyncError>,
+    ) -> Result<R, SyncError> {
+        let tx = self.store.db().begin_read().map_err(state::db)?;
+        f(&tx)
     }
 
     fn record_error(

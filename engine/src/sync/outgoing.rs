@@ -66,6 +66,7 @@ impl<T: Tracker> SyncNode<T> {
                 state::set_cursor(tx, WATCHER_CURSOR, &changes.cursor.0)?;
                 Ok(queued)
             })?;
+            crate::failpoint::hit("after-outbox-append");
         }
     }
 

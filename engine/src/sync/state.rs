@@ -55,15 +55,37 @@ pub(crate) fn db(e: impl std::fmt::Display) -> SyncError {
     SyncError::Store(e.to_string())
 }
 
+/// A transaction that can read the pipeline's tables: a write transaction,
+/// or a read transaction (no commit, no fsync) for lookups.
+pub(crate) trait Reader {
+    fn raw(&self, table: Table, key: &str) -> Result<Option<Vec<u8>>, SyncError>;
+}
+
+impl Reader for WriteTransaction {
+    fn raw(&self, table: Table, key: &str) -> Result<Option<Vec<u8>>, SyncError> {
+        let t = self.open_table(table).map_err(db)?;
+        Ok(t.get(key).map_err(db)?.map(|v| v.value().to_vec()))
+    }
+}
+
+impl Reader for redb::ReadTransaction {
+    fn raw(&self, table: Table, key: &str) -> Result<Option<Vec<u8>>, SyncError> {
+        let t = match self.open_table(table) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(db(e)),
+        };
+        Ok(t.get(key).map_err(db)?.map(|v| v.value().to_vec()))
+    }
+}
+
 pub(crate) fn get<T: DeserializeOwned>(
-    tx: &WriteTransaction,
+    tx: &impl Reader,
     table: Table,
     key: &str,
 ) -> Result<Option<T>, SyncError> {
-    let t = tx.open_table(table).map_err(db)?;
-    let value = t.get(key).map_err(db)?;
-    value
-        .map(|v| serde_json::from_slice(v.value()).map_err(db))
+    tx.raw(table, key)?
+        .map(|v| serde_json::from_slice(&v).map_err(db))
         .transpose()
 }
 

@@ -110,7 +110,7 @@ impl LocalTracker {
             issue_types: types.to_vec(),
             default_issue_type: default.map(Into::into),
         };
-        self.write(|tx| {
+        self.write(false, |tx| {
             let mut projects = tx.open_table(PROJECTS).map_err(db_err)?;
             if projects.get(key).map_err(db_err)?.is_some() {
                 return Err(TrackerError::Rejected(format!(
@@ -175,7 +175,7 @@ impl LocalTracker {
     /// Deletes an issue (it stays in the feed, so watchers notice).
     pub fn delete(&self, key_or_id: &str) -> Result<(), TrackerError> {
         let id = self.resolve(key_or_id)?;
-        self.update(id, |record| {
+        self.update(id, false, |record| {
             record.deleted = true;
             Ok(())
         })
@@ -210,7 +210,7 @@ impl LocalTracker {
         changes: &FieldChanges,
     ) -> Result<TrackedIssue, TrackerError> {
         let id = self.resolve(key_or_id)?;
-        self.set(id, changes)?;
+        self.set(id, changes, false)?;
         self.read(&id.to_string())
     }
 
@@ -246,11 +246,18 @@ impl LocalTracker {
         from_json(value.value())
     }
 
+    /// One transaction. A person's change commits durably; the sync's writes
+    /// (`lazy`) become durable with the sync's next durable commit to the same
+    /// file, which is what makes the local tracker's writes cheap to batch.
     fn write<T>(
         &self,
+        lazy: bool,
         f: impl FnOnce(&WriteTransaction) -> Result<T, TrackerError>,
     ) -> Result<T, TrackerError> {
-        let tx = self.store.db().begin_write().map_err(db_err)?;
+        let mut tx = self.store.db().begin_write().map_err(db_err)?;
+        if lazy {
+            tx.set_durability(redb::Durability::None).map_err(db_err)?;
+        }
         let out = f(&tx)?;
         tx.commit().map_err(db_err)?;
         Ok(out)
@@ -260,7 +267,7 @@ impl LocalTracker {
         if new.summary.trim().is_empty() {
             return Err(TrackerError::Rejected("an issue needs a summary".into()));
         }
-        self.write(|tx| {
+        self.write(mark.is_some(), |tx| {
             let mut projects = tx.open_table(PROJECTS).map_err(db_err)?;
             let mut project: ProjectRecord =
                 match projects.get(new.project.as_str()).map_err(db_err)? {
@@ -325,9 +332,10 @@ impl LocalTracker {
     fn update<T>(
         &self,
         id: u64,
+        lazy: bool,
         f: impl FnOnce(&mut IssueRecord) -> Result<T, TrackerError>,
     ) -> Result<T, TrackerError> {
-        self.write(|tx| {
+        self.write(lazy, |tx| {
             let mut record: IssueRecord = {
                 let issues = tx.open_table(ISSUES).map_err(db_err)?;
                 let value = issues
@@ -348,7 +356,7 @@ impl LocalTracker {
         })
     }
 
-    fn set(&self, id: u64, c: &FieldChanges) -> Result<(), TrackerError> {
+    fn set(&self, id: u64, c: &FieldChanges, lazy: bool) -> Result<(), TrackerError> {
         let types = {
             let record = self.record(&id.to_string())?;
             self.project_info(&record.project)?.issue_types
@@ -362,7 +370,7 @@ impl LocalTracker {
         if c.summary.as_ref().is_some_and(|s| s.trim().is_empty()) {
             return Err(TrackerError::Rejected("an issue needs a summary".into()));
         }
-        self.update(id, |r| {
+        self.update(id, lazy, |r| {
             let i = &mut r.issue;
             let set = |field: &mut String, value: &Option<String>| {
                 if let Some(v) = value {
@@ -392,7 +400,7 @@ impl LocalTracker {
         if body.trim().is_empty() {
             return Err(TrackerError::Rejected("a comment needs a body".into()));
         }
-        self.write(|tx| {
+        self.write(mark.is_some(), |tx| {
             let comment_id = next(tx, "comment")?.to_string();
             let mut record = load(tx, id)?;
             record.issue.comments.push(Comment {
@@ -440,7 +448,7 @@ impl LocalTracker {
         // The file goes first: a crash before the commit leaves an unreferenced
         // file (harmless, and reused by the next upload of the same bytes).
         self.store_file(&sha256, bytes)?;
-        self.write(|tx| {
+        self.write(mark.is_some(), |tx| {
             let attachment_id = next(tx, "attachment")?.to_string();
             let mut record = load(tx, id)?;
             record.issue.attachments.push(Attachment {
@@ -544,7 +552,7 @@ impl Tracker for LocalTracker {
 
     async fn set_fields(&self, issue: &str, changes: &FieldChanges) -> Result<(), TrackerError> {
         let id = self.resolve(issue)?;
-        self.set(id, changes)
+        self.set(id, changes, true)
     }
 
     async fn add_comment(
@@ -566,7 +574,7 @@ impl Tracker for LocalTracker {
         body: &str,
     ) -> Result<(), TrackerError> {
         let id = self.resolve(issue)?;
-        self.update(id, |r| {
+        self.update(id, true, |r| {
             let c = r.issue.comments.iter_mut().find(|c| c.id == comment);
             let c = c.ok_or_else(|| TrackerError::NotFound(format!("comment {comment}")))?;
             c.body = body.into();
@@ -596,6 +604,10 @@ impl Tracker for LocalTracker {
 
     async fn project(&self, key: &str) -> Result<ProjectInfo, TrackerError> {
         self.project_info(key)
+    }
+
+    fn shares_store(&self) -> bool {
+        true
     }
 }
 

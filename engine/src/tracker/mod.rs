@@ -167,4 +167,10 @@ pub trait Tracker: Send + Sync {
     ) -> impl Future<Output = Result<Option<Marked>, TrackerError>> + Send;
     /// Issue types and the default type of a project.
     fn project(&self, key: &str) -> impl Future<Output = Result<ProjectInfo, TrackerError>> + Send;
+    /// True when the tracker's writes commit into the node's own store (the
+    /// `local` tracker): then the sync's bookkeeping may ride on them instead
+    /// of needing an fsync of its own before each write.
+    fn shares_store(&self) -> bool {
+        false
+    }
 }
