@@ -4,6 +4,7 @@
 mod basic_artifact;
 mod basic_fixtures;
 mod cli;
+mod crash;
 mod determinism;
 mod hostile;
 mod local_tracker;

@@ -2,106 +2,19 @@
 //! semantics end to end, edits both ways, no echoes or duplicates, three-way
 //! merges, dedupe, and errors that stay with their issue.
 
-use std::path::Path;
-use std::sync::Arc;
-
-use tandem::model::Side;
-use tandem::rules::{Limits, RulesComponent, RulesHost};
-use tandem::store::Store;
-use tandem::sync::{Connection, InProcess, Query, SyncNode};
-use tandem::tracker::local::LocalTracker;
+use tandem::rules::{Limits, RulesHost};
 use tandem::tracker::{FieldChanges, NewIssue, TrackedIssue, Tracker};
 use tandem_tests::guest;
+use tandem_tests::pair::{CONN, Node, Pair, Spec};
 
-const CONN: &str = "acme-globex";
-
-type Node = Arc<SyncNode<LocalTracker>>;
-
-struct Pair {
-    a: Node,
-    b: Node,
-    to_b: InProcess<LocalTracker>,
-    to_a: InProcess<LocalTracker>,
-    _dirs: (tempfile::TempDir, tempfile::TempDir),
+/// A pair in fresh temporary dirs (kept alive as long as the pair).
+fn pair_with(spec: Spec) -> (Pair, [tempfile::TempDir; 2]) {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    (Pair::open(dirs[0].path(), dirs[1].path(), spec), dirs)
 }
 
-fn node(
-    dir: &Path,
-    name: &str,
-    project: &str,
-    types: &[&str],
-    default: Option<&str>,
-    trigger: Option<&str>,
-    rules: RulesComponent,
-) -> Node {
-    let store = Store::open(&dir.join("tandem.redb")).unwrap();
-    let tracker = LocalTracker::new(store.clone(), &dir.join("attachments"), name);
-    let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
-    tracker.create_project(project, &types, default).unwrap();
-    let node = SyncNode::new(name, store, tracker, rules);
-    node.add_connection(&Connection {
-        id: CONN.into(),
-        name: format!("{name}-side"),
-        project: project.into(),
-        trigger: trigger.map(|t| Query::parse(t).unwrap()),
-        side: Side::Public,
-    })
-    .unwrap();
-    Arc::new(node)
-}
-
-fn pair_with(b_types: &[&str], b_default: Option<&str>, a_rules: Option<RulesComponent>) -> Pair {
-    let host = RulesHost::new(Limits::default(), None).unwrap();
-    let basic = host.load_basic().unwrap();
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = node(
-        da.path(),
-        "acme",
-        "OPS",
-        &["Bug", "Task", "Epic"],
-        None,
-        Some("project = OPS"),
-        a_rules.unwrap_or_else(|| basic.clone()),
-    );
-    let b = node(db.path(), "globex", "SUP", b_types, b_default, None, basic);
-    Pair {
-        to_b: InProcess::new(b.clone()),
-        to_a: InProcess::new(a.clone()),
-        a,
-        b,
-        _dirs: (da, db),
-    }
-}
-
-fn pair() -> Pair {
-    pair_with(&["Bug", "Task", "Story"], Some("Story"), None)
-}
-
-impl Pair {
-    /// Runs both pipelines until nothing moves; returns the rounds it took.
-    async fn settle(&self) -> usize {
-        for round in 1..=20 {
-            let mut moved = self.a.poll().await.unwrap().queued;
-            moved += self.a.push(CONN, &self.to_b).await.unwrap();
-            moved += self.b.apply_inbox(&self.to_a).await.unwrap().applied;
-            moved += self.b.poll().await.unwrap().queued;
-            moved += self.b.push(CONN, &self.to_a).await.unwrap();
-            moved += self.a.apply_inbox(&self.to_b).await.unwrap().applied;
-            if moved == 0 {
-                return round;
-            }
-        }
-        panic!("the pair did not settle in 20 rounds (an echo loop?)");
-    }
-
-    fn twin_on_b(&self, a_issue: &TrackedIssue) -> TrackedIssue {
-        let id = self
-            .b
-            .local_twin_of(CONN, &a_issue.id)
-            .unwrap()
-            .expect("a twin on B");
-        self.b.tracker().find(&id).unwrap()
-    }
+fn pair() -> (Pair, [tempfile::TempDir; 2]) {
+    pair_with(Spec::default())
 }
 
 fn create(node: &Node, project: &str, issue_type: &str, summary: &str) -> TrackedIssue {
@@ -123,7 +36,7 @@ fn edit(node: &Node, id: &str, f: impl FnOnce(&mut FieldChanges)) {
 
 #[tokio::test]
 async fn an_issue_with_comments_and_attachments_arrives_and_edits_flow_both_ways_without_echo() {
-    let p = pair();
+    let (p, _dirs) = pair();
     let a1 = create(&p.a, "OPS", "Bug", "Printer on fire");
     let t = p.a.tracker();
     t.comment(&a1.id, "seen it", true).unwrap();
@@ -196,7 +109,7 @@ async fn an_issue_with_comments_and_attachments_arrives_and_edits_flow_both_ways
 
 #[tokio::test]
 async fn concurrent_edits_to_different_fields_both_survive() {
-    let p = pair();
+    let (p, _dirs) = pair();
     let a1 = create(&p.a, "OPS", "Bug", "Original summary");
     p.settle().await;
     let b1 = p.twin_on_b(&a1);
@@ -223,12 +136,16 @@ async fn concurrent_edits_to_different_fields_both_survive() {
 
 #[tokio::test]
 async fn a_type_missing_on_b_lands_as_its_default_or_task() {
-    let p = pair();
+    let (p, _dirs) = pair();
     let epic = create(&p.a, "OPS", "Epic", "An epic");
     p.settle().await;
     assert_eq!(p.twin_on_b(&epic).issue.issue_type, "Story");
 
-    let p = pair_with(&["Bug", "Task"], None, None);
+    let (p, _dirs) = pair_with(Spec {
+        b_types: &["Bug", "Task"],
+        b_default: None,
+        a_rules: None,
+    });
     let epic = create(&p.a, "OPS", "Epic", "An epic");
     p.settle().await;
     assert_eq!(p.twin_on_b(&epic).issue.issue_type, "Task");
@@ -236,7 +153,7 @@ async fn a_type_missing_on_b_lands_as_its_default_or_task() {
 
 #[tokio::test]
 async fn the_same_envelope_delivered_three_times_changes_the_tracker_once() {
-    let p = pair();
+    let (p, _dirs) = pair();
     let a1 = create(&p.a, "OPS", "Bug", "Once");
     p.a.tracker().comment(&a1.id, "only once", false).unwrap();
     p.a.poll().await.unwrap();
@@ -255,7 +172,11 @@ async fn the_same_envelope_delivered_three_times_changes_the_tracker_once() {
 async fn a_trapping_rule_is_recorded_against_its_issue_while_a_hundred_others_sync() {
     let host = RulesHost::new(Limits::default(), None).unwrap();
     let picky = host.load_file(&guest!("REFUSES"), None).unwrap();
-    let p = pair_with(&["Bug", "Task"], None, Some(picky));
+    let (p, _dirs) = pair_with(Spec {
+        b_types: &["Bug", "Task"],
+        b_default: None,
+        a_rules: Some(picky),
+    });
     for i in 0..100 {
         create(&p.a, "OPS", "Bug", &format!("fine {i}"));
     }

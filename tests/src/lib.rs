@@ -1,6 +1,8 @@
 //! Support for tandem's end-to-end tests: where the `tandem` binary and the
 //! guest components are, and a way to run the CLI as a person would.
 
+pub mod pair;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -70,9 +70,11 @@ pub(crate) fn check_import(name: &str) -> Option<String> {
 
 /// Store data of one call.
 pub(crate) struct Sandbox {
-    wasi: WasiCtx,
+    /// Built on the first WASI call only: a pure component (Basic) never
+    /// makes one, and building a context costs more than its whole call.
+    wasi: Option<WasiCtx>,
     table: ResourceTable,
-    log: MemoryOutputPipe,
+    log: Option<MemoryOutputPipe>,
     memory_cap: usize,
     /// Set when the guest asked for more memory than the cap, so that the trap
     /// that follows is reported as the cap and not as a generic trap.
@@ -81,24 +83,10 @@ pub(crate) struct Sandbox {
 
 impl Sandbox {
     pub(crate) fn new(memory_cap: usize) -> Self {
-        let log = MemoryOutputPipe::new(LOG_CAPACITY);
-        let wasi = WasiCtx::builder()
-            .stdin(ClosedInputStream)
-            .stdout(log.clone())
-            .stderr(log.clone())
-            .wall_clock(FixedClock)
-            .monotonic_clock(FixedClock)
-            .secure_random(wasmtime_wasi::Deterministic::new(RANDOM_SEED.to_vec()))
-            .insecure_random(wasmtime_wasi::Deterministic::new(RANDOM_SEED.to_vec()))
-            .insecure_random_seed(0x7a6e_6465_6d00)
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
         Sandbox {
-            wasi,
+            wasi: None,
             table: ResourceTable::new(),
-            log,
+            log: None,
             memory_cap,
             hit_memory_cap: false,
         }
@@ -106,14 +94,40 @@ impl Sandbox {
 
     /// What the rule printed on stdout and stderr, lossily decoded.
     pub(crate) fn log(&self) -> String {
-        String::from_utf8_lossy(&self.log.contents()).into_owned()
+        self.log
+            .as_ref()
+            .map(|log| String::from_utf8_lossy(&log.contents()).into_owned())
+            .unwrap_or_default()
     }
+}
+
+/// No env, no args, no stdin, no network; output into `log`; one instant and
+/// one stream of random bytes for every call.
+fn inert_context(log: &MemoryOutputPipe) -> WasiCtx {
+    WasiCtx::builder()
+        .stdin(ClosedInputStream)
+        .stdout(log.clone())
+        .stderr(log.clone())
+        .wall_clock(FixedClock)
+        .monotonic_clock(FixedClock)
+        .secure_random(wasmtime_wasi::Deterministic::new(RANDOM_SEED.to_vec()))
+        .insecure_random(wasmtime_wasi::Deterministic::new(RANDOM_SEED.to_vec()))
+        .insecure_random_seed(0x7a6e_6465_6d00)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build()
 }
 
 impl WasiView for Sandbox {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        if self.wasi.is_none() {
+            let log = MemoryOutputPipe::new(LOG_CAPACITY);
+            self.wasi = Some(inert_context(&log));
+            self.log = Some(log);
+        }
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: self.wasi.as_mut().expect("built just above"),
             table: &mut self.table,
         }
     }
