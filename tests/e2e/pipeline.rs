@@ -177,19 +177,28 @@ async fn a_trapping_rule_is_recorded_against_its_issue_while_a_hundred_others_sy
         b_default: None,
         a_rules: Some(picky),
     });
-    for i in 0..100 {
+    for i in 0..105 {
         create(&p.a, "OPS", "Bug", &format!("fine {i}"));
     }
     let bad = create(&p.a, "OPS", "Bug", "please panic");
     p.settle().await;
 
-    assert_eq!(p.b.tracker().list(None).unwrap().len(), 100);
+    assert_eq!(p.b.tracker().list(None).unwrap().len(), 105);
+    // The last 100 replicas each way are kept for dry runs, oldest first.
+    let sent = p.a.history(CONN, "sent").unwrap();
+    assert_eq!(sent.len(), 100);
+    let first = match &sent[0].body {
+        tandem::sync::Body::Replica { replica } => replica.summary.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(first.as_deref(), Some("fine 5"));
+    assert_eq!(p.b.history(CONN, "received").unwrap().len(), 100);
     let errors = p.a.errors().unwrap();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].issue, bad.id);
     assert_eq!(errors[0].kind, "issue");
     assert!(
-        errors[0].message.contains("cannot cope with OPS-101"),
+        errors[0].message.contains("cannot cope with OPS-106"),
         "{}",
         errors[0].message
     );

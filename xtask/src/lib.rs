@@ -23,6 +23,7 @@ pub fn basic_sources(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = vec![
         PathBuf::from("rules-basic/Cargo.toml"),
         PathBuf::from("rules-basic/Cargo.lock"),
+        PathBuf::from("rules-basic/build.rs"),
     ];
     for dir in ["rules-basic/src", "wit"] {
         collect(root, Path::new(dir), &mut files)?;

@@ -67,6 +67,9 @@ impl<T: Tracker> SyncNode<T> {
                     continue;
                 }
                 state::put(tx, state::INBOX, &seq_key(conn, envelope.seq), envelope)?;
+                if matches!(envelope.body, Body::Replica { .. }) {
+                    state::remember(tx, "received", envelope)?;
+                }
                 high = envelope.seq;
                 state::set_counter(tx, &mark, high)?;
             }

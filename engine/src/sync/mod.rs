@@ -216,6 +216,18 @@ impl<T: Tracker> SyncNode<T> {
         }
     }
 
+    /// The last replicas sent (`"sent"`) or received (`"received"`) on a
+    /// connection, oldest first: what a dry run of new rules replays.
+    pub fn history(&self, connection: &str, direction: &str) -> Result<Vec<Envelope>, SyncError> {
+        let prefix = state::key(&state::key(connection, direction), "");
+        self.write_lazy(|tx| {
+            Ok(state::scan(tx, state::HISTORY, &prefix, usize::MAX)?
+                .into_iter()
+                .map(|(_, e)| e)
+                .collect())
+        })
+    }
+
     /// Errors recorded on this node.
     pub fn errors(&self) -> Result<Vec<ErrorRecord>, SyncError> {
         self.write(|tx| {

@@ -198,6 +198,9 @@ impl<T: Tracker> SyncNode<T> {
             seq,
             body,
         };
+        if matches!(envelope.body, Body::Replica { .. }) {
+            state::remember(tx, "sent", &envelope)?;
+        }
         state::put(tx, state::OUTBOX, &seq_key(conn, seq), &envelope)
     }
 }

@@ -33,6 +33,9 @@ pub(crate) const LAST_RECEIVED: Table = TableDefinition::new("sync_last_received
 pub(crate) const OUTBOX: Table = TableDefinition::new("sync_outbox");
 /// (conn, seq) -> Envelope received, not yet applied.
 pub(crate) const INBOX: Table = TableDefinition::new("sync_inbox");
+/// (conn, "sent"|"received", n) -> Envelope: the last replicas each way,
+/// which a dry run of new rules replays.
+pub(crate) const HISTORY: Table = TableDefinition::new("sync_history");
 /// (conn, issue) -> ErrorRecord.
 pub(crate) const ERRORS: Table = TableDefinition::new("sync_errors");
 /// name -> u64: outbox seq per connection, inbox high-water mark, versions.
@@ -160,5 +163,23 @@ pub(crate) fn set_cursor(tx: &WriteTransaction, name: &str, value: &str) -> Resu
         .map_err(db)?
         .insert(name, value)
         .map_err(db)?;
+    Ok(())
+}
+
+/// How many replicas each way a connection keeps for dry runs.
+pub(crate) const HISTORY_LEN: u64 = 100;
+
+/// Keeps `envelope` among the last [`HISTORY_LEN`] of its connection and direction.
+pub(crate) fn remember(
+    tx: &WriteTransaction,
+    direction: &str,
+    envelope: &super::Envelope,
+) -> Result<(), SyncError> {
+    let scope = format!("{}\0{direction}", envelope.connection);
+    let n = bump(tx, &format!("history:{scope}"))?;
+    put(tx, HISTORY, &seq_key(&scope, n), envelope)?;
+    if n > HISTORY_LEN {
+        remove(tx, HISTORY, &seq_key(&scope, n - HISTORY_LEN))?;
+    }
     Ok(())
 }

@@ -216,10 +216,10 @@ impl LocalTracker {
 
     fn resolve(&self, key_or_id: &str) -> Result<u64, TrackerError> {
         let read = self.store.db().begin_read().map_err(db_err)?;
-        if let Some(keys) = open_read(&read, KEYS)? {
-            if let Some(id) = keys.get(key_or_id).map_err(db_err)? {
-                return Ok(id.value());
-            }
+        if let Some(keys) = open_read(&read, KEYS)?
+            && let Some(id) = keys.get(key_or_id).map_err(db_err)?
+        {
+            return Ok(id.value());
         }
         key_or_id
             .parse()
