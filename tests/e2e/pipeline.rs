@@ -204,3 +204,37 @@ async fn a_trapping_rule_is_recorded_against_its_issue_while_a_hundred_others_sy
     );
     assert!(!errors[0].hint.is_empty());
 }
+
+#[tokio::test]
+async fn an_interactive_change_is_applied_ahead_of_a_bulk_sync() {
+    let (p, _dirs) = pair();
+    let early = create(&p.a, "OPS", "Bug", "synced before the bulk");
+    p.settle().await;
+    for i in 0..1000 {
+        create(&p.a, "OPS", "Task", &format!("bulk {i}"));
+    }
+    p.a.poll().await.unwrap();
+    p.a.push(CONN, &p.to_b).await.unwrap();
+    p.b.apply_up_to(&p.to_a, 10).await.unwrap();
+
+    // A person edits a synced issue while B works through the bulk.
+    edit(&p.a, &early.id, |c| {
+        c.summary = Some("edited during the bulk".into())
+    });
+    p.a.poll().await.unwrap();
+    p.a.push(CONN, &p.to_b).await.unwrap();
+    p.b.apply_up_to(&p.to_a, 1).await.unwrap();
+    assert_eq!(
+        p.twin_on_b(&early).issue.summary,
+        "edited during the bulk",
+        "the very next apply is the edit"
+    );
+    assert!(
+        p.b.tracker().list(None).unwrap().len() < 50,
+        "the bulk is still under way"
+    );
+
+    p.settle().await;
+    assert_eq!(p.b.tracker().list(None).unwrap().len(), 1001);
+    assert_eq!(p.twin_on_b(&early).issue.summary, "edited during the bulk");
+}

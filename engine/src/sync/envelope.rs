@@ -22,6 +22,10 @@ pub struct Envelope {
     pub version: u64,
     /// Position in the origin's outbox; the receiver dedupes by it.
     pub seq: u64,
+    /// A person's change (not part of a bulk sync): the receiver applies it
+    /// ahead of queued bulk work.
+    #[serde(default)]
+    pub urgent: bool,
     pub body: Body,
 }
 

@@ -66,7 +66,7 @@ impl<T: Tracker> SyncNode<T> {
                 if envelope.seq <= high {
                     continue;
                 }
-                state::put(tx, state::INBOX, &seq_key(conn, envelope.seq), envelope)?;
+                state::put(tx, state::INBOX, &inbox_key(envelope), envelope)?;
                 if matches!(envelope.body, Body::Replica { .. }) {
                     state::remember(tx, "received", envelope)?;
                 }
@@ -78,15 +78,28 @@ impl<T: Tracker> SyncNode<T> {
         .inspect(|_| crate::failpoint::hit("before-ack"))
     }
 
-    /// Applies everything in the inbox, oldest first. An error that belongs
-    /// to one issue is recorded against it and the rest go on; a
-    /// connection-level error stops the pass (the envelope stays queued).
+    /// Applies everything in the inbox: urgent envelopes first, then the
+    /// rest, each lane oldest first. An error that belongs to one issue is
+    /// recorded against it and the rest go on; a connection-level error stops
+    /// the pass (the envelope stays queued).
     pub async fn apply_inbox(&self, transport: &impl Transport) -> Result<ApplyReport, SyncError> {
+        self.apply_up_to(transport, usize::MAX).await
+    }
+
+    /// [`SyncNode::apply_inbox`], stopping after `max` envelopes.
+    pub async fn apply_up_to(
+        &self,
+        transport: &impl Transport,
+        max: usize,
+    ) -> Result<ApplyReport, SyncError> {
         let mut report = ApplyReport::default();
         loop {
+            // Small batches, rescanned from the front: an urgent envelope that
+            // arrives meanwhile waits for at most one batch.
+            let left = max - (report.applied + report.failed);
             let batch: Vec<(String, Envelope)> =
-                self.write_lazy(|tx| state::scan(tx, state::INBOX, "", 256))?;
-            if batch.is_empty() {
+                self.write_lazy(|tx| state::scan(tx, state::INBOX, "", left.min(16)))?;
+            if batch.is_empty() || left == 0 {
                 // One fsync makes the whole pass durable (group commit).
                 self.write(|_| Ok(()))?;
                 return Ok(report);
@@ -122,12 +135,7 @@ impl<T: Tracker> SyncNode<T> {
             };
             state::remove(tx, state::ERRORS, &key)?;
             if let Some(envelope) = record.envelope {
-                state::put(
-                    tx,
-                    state::INBOX,
-                    &seq_key(connection, envelope.seq),
-                    &envelope,
-                )?;
+                state::put(tx, state::INBOX, &inbox_key(&envelope), &envelope)?;
             }
             Ok(true)
         })
@@ -184,6 +192,12 @@ impl<T: Tracker> SyncNode<T> {
             ))
         })?;
         let done = |this: &Self| this.write_lazy(|tx| state::remove(tx, state::INBOX, inbox_key));
+        // Replicas are whole snapshots: one older than what was applied (it
+        // lost a race with an urgent one) has nothing left to say.
+        let applied_mark = format!("applied:{}\0{remote}", conn.id);
+        if envelope.version <= self.write_lazy(|tx| state::counter(tx, &applied_mark))? {
+            return done(self);
+        }
 
         let local = match &local_id {
             Some(id) => {
@@ -390,7 +404,8 @@ impl<T: Tracker> SyncNode<T> {
         self.write_lazy(|tx| {
             state::put(tx, state::LAST_RECEIVED, &key(&conn.id, remote), &received)?;
             state::put(tx, state::LAST_SENT, &key(&conn.id, &local_id), &left)?;
-            self.append(tx, &conn.id, &local_id, Body::Twins(twins))?;
+            self.append(tx, &conn.id, &local_id, Body::Twins(twins), envelope.urgent)?;
+            state::set_counter(tx, &applied_mark, envelope.version)?;
             state::remove(tx, state::ERRORS, &key(&conn.id, remote))?;
             state::remove(tx, state::INBOX, inbox_key)
         })
@@ -575,6 +590,12 @@ fn peer_view(
         twins.attachments.iter().any(|(_, ours)| *ours == a.id) || sent_attachment(&a.id)
     });
     left
+}
+
+/// Inbox keys sort urgent envelopes first, then by connection and seq.
+fn inbox_key(envelope: &Envelope) -> String {
+    let lane = if envelope.urgent { "0" } else { "1" };
+    format!("{lane}\0{}", seq_key(&envelope.connection, envelope.seq))
 }
 
 fn mark_of(intent: &Intent) -> Mark {

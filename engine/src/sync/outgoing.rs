@@ -9,6 +9,9 @@ use crate::model::{Context, Project, Replica};
 use crate::tracker::{ProjectInfo, TrackedIssue, Tracker, TrackerError};
 
 const WATCHER_CURSOR: &str = "watcher";
+/// A watcher page with fewer changes than this is people at work, not an
+/// import or a bulk edit: its envelopes jump the receiver's queue.
+const URGENT_BELOW: usize = 32;
 
 /// What one outgoing step decided for an issue on a connection.
 enum Outcome {
@@ -62,7 +65,8 @@ impl<T: Tracker> SyncNode<T> {
                 }
             }
             report.queued += self.write(|tx| {
-                let queued = self.commit_outcomes(tx, decided)?;
+                let urgent = changes.issues.len() < URGENT_BELOW;
+                let queued = self.commit_outcomes(tx, decided, urgent)?;
                 state::set_cursor(tx, WATCHER_CURSOR, &changes.cursor.0)?;
                 Ok(queued)
             })?;
@@ -81,7 +85,7 @@ impl<T: Tracker> SyncNode<T> {
             return Err(e);
         }
         Ok(self.write(|tx| {
-            self.commit_outcomes(tx, vec![(conn.id.clone(), read.id.clone(), outcome)])
+            self.commit_outcomes(tx, vec![(conn.id.clone(), read.id.clone(), outcome)], true)
         })? > 0)
     }
 
@@ -144,6 +148,7 @@ impl<T: Tracker> SyncNode<T> {
         &self,
         tx: &redb::WriteTransaction,
         decided: Vec<(String, String, Outcome)>,
+        urgent: bool,
     ) -> Result<usize, SyncError> {
         let mut queued = 0;
         for (conn, id, outcome) in decided {
@@ -173,7 +178,7 @@ impl<T: Tracker> SyncNode<T> {
                     Body::Replica { replica: *replica }
                 }
             };
-            self.append(tx, &conn, &id, body)?;
+            self.append(tx, &conn, &id, body, urgent)?;
             state::remove(tx, state::ERRORS, &twin_key)?;
             queued += 1;
         }
@@ -187,6 +192,7 @@ impl<T: Tracker> SyncNode<T> {
         conn: &str,
         id: &str,
         body: Body,
+        urgent: bool,
     ) -> Result<(), SyncError> {
         let seq = state::bump(tx, &format!("out:{conn}"))?;
         let version = state::bump(tx, &format!("version:{conn}\0{id}"))?;
@@ -196,6 +202,7 @@ impl<T: Tracker> SyncNode<T> {
             origin_issue: id.into(),
             version,
             seq,
+            urgent,
             body,
         };
         if matches!(envelope.body, Body::Replica { .. }) {
