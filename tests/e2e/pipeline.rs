@@ -238,3 +238,26 @@ async fn an_interactive_change_is_applied_ahead_of_a_bulk_sync() {
     assert_eq!(p.b.tracker().list(None).unwrap().len(), 1001);
     assert_eq!(p.twin_on_b(&early).issue.summary, "edited during the bulk");
 }
+
+#[tokio::test]
+async fn a_deleted_issue_stops_syncing_and_its_twin_shows_remote_removed() {
+    let (p, _dirs) = pair();
+    let a1 = create(&p.a, "OPS", "Bug", "short-lived");
+    p.settle().await;
+    let b1 = p.twin_on_b(&a1);
+    p.a.tracker().delete(&a1.id).unwrap();
+    p.settle().await;
+
+    let twins = p.b.twins_of(&b1.id).unwrap();
+    assert_eq!(twins.len(), 1);
+    assert!(twins[0].1.remote_removed, "{twins:?}");
+    assert_eq!(
+        p.b.tracker().find(&b1.id).unwrap().issue.summary,
+        "short-lived",
+        "deletes are not propagated"
+    );
+
+    // Edits to the orphan stay home.
+    edit(&p.b, &b1.id, |c| c.summary = Some("still here".into()));
+    assert_eq!(p.b.poll().await.unwrap().queued, 0);
+}

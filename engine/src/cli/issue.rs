@@ -155,10 +155,27 @@ impl IssueCommand {
             }
             IssueCommand::Show { key } => {
                 let issue = tracker.find(&key)?;
+                let twins = crate::sync::twins_of(&node.store, &issue.id)
+                    .map_err(|e| CliError::failed("store", e.to_string()))?;
                 if json {
-                    print_json(&issue)
+                    let mut value = serde_json::to_value(&issue).unwrap_or_default();
+                    value["twins"] = twins
+                        .iter()
+                        .map(|(conn, t)| {
+                            serde_json::json!({ "connection": conn, "remote_key": t.remote_key, "remote_removed": t.remote_removed })
+                        })
+                        .collect();
+                    print_json(&value);
                 } else {
-                    print_issue(&issue)
+                    print_issue(&issue);
+                    for (conn, t) in &twins {
+                        let removed = if t.remote_removed {
+                            " (remote removed: no longer synced)"
+                        } else {
+                            ""
+                        };
+                        println!("-- synced on {conn} with {}{removed}", t.remote_key);
+                    }
                 }
             }
             IssueCommand::List { project } => {

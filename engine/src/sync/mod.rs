@@ -114,6 +114,31 @@ impl SyncError {
     }
 }
 
+/// The twins of a local issue on every connection, read straight from the
+/// store (so `tandem issue show` works without a running node).
+pub fn twins_of(store: &Store, local: &str) -> Result<Vec<(String, IssueTwin)>, SyncError> {
+    use redb::{ReadableDatabase, ReadableTable};
+    let read = store.db().begin_read().map_err(state::db)?;
+    let table = match read.open_table(state::ISSUE_TWINS) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(state::db(e)),
+    };
+    let mut out = Vec::new();
+    for row in table.iter().map_err(state::db)? {
+        let (k, v) = row.map_err(state::db)?;
+        if let Some((conn, id)) = k.value().split_once('\0')
+            && id == local
+        {
+            out.push((
+                conn.to_string(),
+                serde_json::from_slice(v.value()).map_err(state::db)?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
 /// The pipeline of one node.
 pub struct SyncNode<T> {
     name: String,
@@ -161,6 +186,11 @@ impl<T: Tracker> SyncNode<T> {
     /// The twin of a local issue, if any.
     pub fn twin(&self, connection: &str, local: &str) -> Result<Option<IssueTwin>, SyncError> {
         self.read(|tx| state::get(tx, state::ISSUE_TWINS, &state::key(connection, local)))
+    }
+
+    /// The twins of a local issue on every connection.
+    pub fn twins_of(&self, local: &str) -> Result<Vec<(String, IssueTwin)>, SyncError> {
+        twins_of(&self.store, local)
     }
 
     /// The local issue twinned with a remote one, if any.
