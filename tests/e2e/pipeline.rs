@@ -188,7 +188,7 @@ async fn a_trapping_rule_is_recorded_against_its_issue_while_a_hundred_others_sy
     let sent = p.a.history(CONN, "sent").unwrap();
     assert_eq!(sent.len(), 100);
     let first = match &sent[0].body {
-        tandem::sync::Body::Replica { replica } => replica.summary.clone(),
+        tandem::sync::Body::Replica { replica, .. } => replica.summary.clone(),
         other => panic!("{other:?}"),
     };
     assert_eq!(first.as_deref(), Some("fine 5"));
@@ -260,4 +260,44 @@ async fn a_deleted_issue_stops_syncing_and_its_twin_shows_remote_removed() {
     // Edits to the orphan stay home.
     edit(&p.b, &b1.id, |c| c.summary = Some("still here".into()));
     assert_eq!(p.b.poll().await.unwrap().queued, 0);
+}
+
+#[tokio::test]
+async fn the_same_field_edited_on_both_sides_ends_equal_with_the_later_edit() {
+    for later_on_b in [true, false] {
+        let (p, _dirs) = pair();
+        let a1 = create(&p.a, "OPS", "Bug", "Original");
+        p.settle().await;
+        let b1 = p.twin_on_b(&a1);
+        let (first, second) = if later_on_b {
+            (&p.a, &p.b)
+        } else {
+            (&p.b, &p.a)
+        };
+        let id = |n: &Node| {
+            if std::sync::Arc::ptr_eq(n, &p.a) {
+                a1.id.clone()
+            } else {
+                b1.id.clone()
+            }
+        };
+        edit(first, &id(first), |c| {
+            c.summary = Some("the earlier edit".into())
+        });
+        // The trackers' clocks count whole seconds.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        edit(second, &id(second), |c| {
+            c.summary = Some("the later edit".into())
+        });
+        p.a.poll().await.unwrap();
+        p.b.poll().await.unwrap();
+        p.settle().await;
+        let on_a = p.a.tracker().find(&a1.id).unwrap().issue.summary;
+        let on_b = p.b.tracker().find(&b1.id).unwrap().issue.summary;
+        assert_eq!(
+            (on_a.as_str(), on_b.as_str()),
+            ("the later edit", "the later edit"),
+            "later edit on B: {later_on_b}"
+        );
+    }
 }

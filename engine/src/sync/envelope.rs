@@ -34,7 +34,13 @@ pub struct Envelope {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Body {
     /// A replica built by the sender's outgoing rules.
-    Replica { replica: Replica },
+    Replica {
+        replica: Replica,
+        /// When the sender's tracker last changed the issue (RFC 3339): the
+        /// later edit wins when both sides changed the same field.
+        #[serde(default)]
+        updated: String,
+    },
     /// Twins the sender recorded while applying: the receiver records the
     /// same pairs, so what the sync created never comes back as new.
     Twins(Twins),

@@ -169,8 +169,8 @@ impl<T: Tracker> SyncNode<T> {
                 }
                 state::remove(tx, state::INBOX, inbox_key)
             }),
-            Body::Replica { replica } => {
-                self.apply_replica(inbox_key, envelope, replica, transport)
+            Body::Replica { replica, updated } => {
+                self.apply_replica(inbox_key, envelope, replica, updated, transport)
                     .await
             }
         }
@@ -181,6 +181,7 @@ impl<T: Tracker> SyncNode<T> {
         inbox_key: &str,
         envelope: &Envelope,
         replica: &Replica,
+        updated: &str,
         transport: &impl Transport,
     ) -> Result<(), SyncError> {
         let conn = self.connection(&envelope.connection)?;
@@ -225,12 +226,31 @@ impl<T: Tracker> SyncNode<T> {
                 default_issue_type: project.default_issue_type.clone(),
             },
         };
-        let update = self.rules.incoming(
+        let mut update = self.rules.incoming(
             &ctx,
             replica,
             previous.as_ref(),
             local.as_ref().map(|l| &l.issue),
         )?;
+        if let (Some(local), Some(previous)) = (&local, &previous) {
+            // Both sides changed the same field since the last exchange: the
+            // later edit by the trackers' clocks wins, the node name breaks a
+            // tie, and both sides reach the same verdict.
+            let remote_wins = (updated, envelope.origin_node.as_str())
+                > (local.updated.as_str(), self.name.as_str());
+            if !remote_wins {
+                let text = |s: &str| s.replace('\r', "").trim_end().to_string();
+                let changed_here = |mine: &str, before: &Option<String>| {
+                    before.as_deref().map(text) != Some(text(mine))
+                };
+                if changed_here(&local.issue.summary, &previous.summary) {
+                    update.summary = None;
+                }
+                if changed_here(&local.issue.description, &previous.description) {
+                    update.description = None;
+                }
+            }
+        }
 
         let mut fields = FieldChanges {
             summary: update.summary.clone(),

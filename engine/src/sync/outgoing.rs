@@ -15,7 +15,7 @@ const URGENT_BELOW: usize = 32;
 
 /// What one outgoing step decided for an issue on a connection.
 enum Outcome {
-    Send(Box<Replica>),
+    Send(Box<Replica>, String),
     Removed,
     Skip,
     Failed(SyncError),
@@ -138,7 +138,7 @@ impl<T: Tracker> SyncNode<T> {
         match self.rules.outgoing(&ctx, &issue.issue) {
             Ok(mut replica) => {
                 normalise(&mut replica);
-                Outcome::Send(Box::new(replica))
+                Outcome::Send(Box::new(replica), issue.updated.clone())
             }
             Err(e) => Outcome::Failed(e.into()),
         }
@@ -169,13 +169,16 @@ impl<T: Tracker> SyncNode<T> {
                     }
                     Body::Removed
                 }
-                Outcome::Send(replica) => {
+                Outcome::Send(replica, updated) => {
                     let last: Option<Replica> = state::get(tx, state::LAST_SENT, &twin_key)?;
                     if last.as_ref() == Some(&*replica) {
                         continue;
                     }
                     state::put(tx, state::LAST_SENT, &twin_key, &*replica)?;
-                    Body::Replica { replica: *replica }
+                    Body::Replica {
+                        replica: *replica,
+                        updated,
+                    }
                 }
             };
             self.append(tx, &conn, &id, body, urgent)?;
