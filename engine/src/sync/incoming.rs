@@ -104,8 +104,34 @@ impl<T: Tracker> SyncNode<T> {
                 self.write(|_| Ok(()))?;
                 return Ok(report);
             }
-            for (inbox_key, envelope) in batch {
-                match self.apply_one(&inbox_key, &envelope, transport).await {
+            // Different issues proceed concurrently (bounded by the batch); one
+            // issue's envelopes stay in order within its group.
+            let mut groups: Vec<Vec<(String, Envelope)>> = Vec::new();
+            for item in batch {
+                let same = |g: &Vec<(String, Envelope)>| {
+                    g[0].1.connection == item.1.connection
+                        && g[0].1.origin_issue == item.1.origin_issue
+                };
+                match groups.iter_mut().find(|g| same(g)) {
+                    Some(group) => group.push(item),
+                    None => groups.push(vec![item]),
+                }
+            }
+            let outcomes = futures::future::join_all(groups.into_iter().map(|group| async move {
+                let mut done = Vec::new();
+                for (inbox_key, envelope) in group {
+                    let outcome = self.apply_one(&inbox_key, &envelope, transport).await;
+                    let stop = outcome.as_ref().is_err_and(|e| !e.is_issue_level());
+                    done.push((inbox_key, envelope, outcome));
+                    if stop {
+                        break;
+                    }
+                }
+                done
+            }))
+            .await;
+            for (inbox_key, envelope, outcome) in outcomes.into_iter().flatten() {
+                match outcome {
                     Ok(()) => report.applied += 1,
                     Err(e) if e.is_issue_level() => {
                         self.write(|tx| {
