@@ -9,13 +9,17 @@
 //! [`crate::tracker::Tracker`] through their traits and never opens a socket.
 //!
 //! - `outgoing`: the watcher pass and `sync_issue`.
-//! - `incoming`: receiving into the inbox and applying it.
+//! - `incoming`: receiving into the inbox, the apply passes, Twins messages.
+//! - `apply`: applying one replica (rules, merge, tracker writes, echo state).
+//! - `intents`: intents and marks around every tracker create.
 //! - `state`: the tables.
 //! - `envelope`: what travels, and the `Transport` trait.
 
+mod apply;
 mod envelope;
 mod in_process;
 mod incoming;
+mod intents;
 mod outgoing;
 pub mod query;
 mod state;

@@ -1,11 +1,5 @@
-//! The embedded `local` tracker: a real (small) tracker kept in the node's own
-//! database, for trying tandem without Jira and for tests.
-//!
-//! Owns the `local_*` tables and the content-addressed attachment files under
-//! `DATA/attachments/`. Every change is one redb transaction that also moves
-//! the issue to the end of the change feed, whose sequence number is the
-//! watcher's cursor; marks are recorded in the same transaction as the write
-//! they stand for, which is exactly what an external tracker cannot offer.
+//! The `local` tracker's tables, records and write primitives: every change
+//! is one transaction that also moves the issue to the end of the change feed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,206 +9,51 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{
-    Changes, Cursor, FieldChanges, IssueId, Mark, Marked, NewIssue, ProjectInfo, TrackedIssue,
-    Tracker, TrackerError,
-};
+use super::LocalTracker;
 use crate::model::{Attachment, Comment, Issue};
-use crate::store::Store;
+use crate::tracker::{
+    FieldChanges, Mark, Marked, NewIssue, ProjectInfo, TrackedIssue, TrackerError,
+};
 
-const PROJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("local_projects");
-const ISSUES: TableDefinition<u64, &[u8]> = TableDefinition::new("local_issues");
-const KEYS: TableDefinition<&str, u64> = TableDefinition::new("local_keys");
+pub(super) const PROJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("local_projects");
+pub(super) const ISSUES: TableDefinition<u64, &[u8]> = TableDefinition::new("local_issues");
+pub(super) const KEYS: TableDefinition<&str, u64> = TableDefinition::new("local_keys");
 /// Change feed: sequence number -> issue id; an issue sits at its latest change.
-const CHANGES: TableDefinition<u64, u64> = TableDefinition::new("local_changes");
-const MARKS: TableDefinition<&str, &[u8]> = TableDefinition::new("local_marks");
-const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("local_counters");
+pub(super) const CHANGES: TableDefinition<u64, u64> = TableDefinition::new("local_changes");
+pub(super) const MARKS: TableDefinition<&str, &[u8]> = TableDefinition::new("local_marks");
+pub(super) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("local_counters");
 
 /// How many changed issues one poll returns at most.
-const PAGE: usize = 500;
+pub(super) const PAGE: usize = 500;
 /// Largest attachment the local tracker stores.
 pub const MAX_ATTACHMENT_BYTES: usize = 100 * 1024 * 1024;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct ProjectRecord {
-    info: ProjectInfo,
-    next_number: u64,
+pub(super) struct ProjectRecord {
+    pub(super) info: ProjectInfo,
+    pub(super) next_number: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct IssueRecord {
-    id: u64,
-    project: String,
-    updated: String,
-    seq: u64,
-    deleted: bool,
-    issue: Issue,
+pub(super) struct IssueRecord {
+    pub(super) id: u64,
+    pub(super) project: String,
+    pub(super) updated: String,
+    pub(super) seq: u64,
+    pub(super) deleted: bool,
+    pub(super) issue: Issue,
 }
 
-/// The embedded tracker of one node.
-#[derive(Clone)]
-pub struct LocalTracker {
-    store: Store,
-    files: PathBuf,
-    /// The name comments are created under (the node's name).
-    user: String,
-}
-
-fn db_err(e: impl std::fmt::Display) -> TrackerError {
+pub(super) fn db_err(e: impl std::fmt::Display) -> TrackerError {
     TrackerError::Unavailable(format!("local database: {e}"))
 }
 
-fn now() -> String {
+pub(super) fn now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
 impl LocalTracker {
-    /// The tracker in `store`, with attachment files under `files`.
-    pub fn new(store: Store, files: &Path, user: &str) -> Self {
-        LocalTracker {
-            store,
-            files: files.to_path_buf(),
-            user: user.to_string(),
-        }
-    }
-
-    /// Creates a project with its issue types.
-    pub fn create_project(
-        &self,
-        key: &str,
-        types: &[String],
-        default: Option<&str>,
-    ) -> Result<ProjectInfo, TrackerError> {
-        let valid_key = !key.is_empty()
-            && key
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-            && key.as_bytes()[0].is_ascii_uppercase();
-        if !valid_key {
-            return Err(TrackerError::Rejected(format!(
-                "project key `{key}` must be capital letters and digits, starting with a letter (like OPS)"
-            )));
-        }
-        if types.is_empty() || types.iter().any(|t| t.trim().is_empty()) {
-            return Err(TrackerError::Rejected(
-                "give the project at least one issue type, e.g. --types Bug,Task".into(),
-            ));
-        }
-        if let Some(default) = default.filter(|d| !types.iter().any(|t| t == d)) {
-            return Err(TrackerError::Rejected(format!(
-                "the default type `{default}` is not one of the project's types"
-            )));
-        }
-        let info = ProjectInfo {
-            key: key.into(),
-            issue_types: types.to_vec(),
-            default_issue_type: default.map(Into::into),
-        };
-        self.write(false, |tx| {
-            let mut projects = tx.open_table(PROJECTS).map_err(db_err)?;
-            if projects.get(key).map_err(db_err)?.is_some() {
-                return Err(TrackerError::Rejected(format!(
-                    "project {key} already exists"
-                )));
-            }
-            let record = ProjectRecord {
-                info: info.clone(),
-                next_number: 1,
-            };
-            projects
-                .insert(key, to_json(&record).as_slice())
-                .map_err(db_err)?;
-            Ok(())
-        })?;
-        Ok(info)
-    }
-
-    /// Every project.
-    pub fn projects(&self) -> Result<Vec<ProjectInfo>, TrackerError> {
-        let read = self.store.db().begin_read().map_err(db_err)?;
-        let Some(projects) = open_read(&read, PROJECTS)? else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::new();
-        for row in projects.iter().map_err(db_err)? {
-            let (_, value) = row.map_err(db_err)?;
-            out.push(from_json::<ProjectRecord>(value.value())?.info);
-        }
-        Ok(out)
-    }
-
-    /// Creates an issue as a person would (no mark).
-    pub fn create(&self, new: &NewIssue) -> Result<TrackedIssue, TrackerError> {
-        let id = self.create_marked(new, None)?;
-        self.read(&id.to_string())
-    }
-
-    /// An issue by key (`OPS-12`) or id.
-    pub fn find(&self, key_or_id: &str) -> Result<TrackedIssue, TrackerError> {
-        let id = self.resolve(key_or_id)?;
-        self.read(&id.to_string())
-    }
-
-    /// Issues, optionally of one project, in key order.
-    pub fn list(&self, project: Option<&str>) -> Result<Vec<TrackedIssue>, TrackerError> {
-        let read = self.store.db().begin_read().map_err(db_err)?;
-        let Some(issues) = open_read(&read, ISSUES)? else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::new();
-        for row in issues.iter().map_err(db_err)? {
-            let (_, value) = row.map_err(db_err)?;
-            let record: IssueRecord = from_json(value.value())?;
-            if !record.deleted && project.is_none_or(|p| p == record.project) {
-                out.push(tracked(record));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Deletes an issue (it stays in the feed, so watchers notice).
-    pub fn delete(&self, key_or_id: &str) -> Result<(), TrackerError> {
-        let id = self.resolve(key_or_id)?;
-        self.update(id, false, |record| {
-            record.deleted = true;
-            Ok(())
-        })
-    }
-
-    /// Adds a comment as a person would (by this node's user).
-    pub fn comment(
-        &self,
-        key_or_id: &str,
-        body: &str,
-        internal: bool,
-    ) -> Result<String, TrackerError> {
-        let id = self.resolve(key_or_id)?;
-        self.add_comment_marked(id, &self.user.clone(), body, internal, None)
-    }
-
-    /// Attaches bytes as a person would.
-    pub fn attach(
-        &self,
-        key_or_id: &str,
-        filename: &str,
-        bytes: &[u8],
-    ) -> Result<String, TrackerError> {
-        let id = self.resolve(key_or_id)?;
-        self.upload_marked(id, filename, bytes, None)
-    }
-
-    /// Edits fields as a person would.
-    pub fn edit(
-        &self,
-        key_or_id: &str,
-        changes: &FieldChanges,
-    ) -> Result<TrackedIssue, TrackerError> {
-        let id = self.resolve(key_or_id)?;
-        self.set(id, changes, false)?;
-        self.read(&id.to_string())
-    }
-
-    fn resolve(&self, key_or_id: &str) -> Result<u64, TrackerError> {
+    pub(super) fn resolve(&self, key_or_id: &str) -> Result<u64, TrackerError> {
         let read = self.store.db().begin_read().map_err(db_err)?;
         if let Some(keys) = open_read(&read, KEYS)?
             && let Some(id) = keys.get(key_or_id).map_err(db_err)?
@@ -226,7 +65,7 @@ impl LocalTracker {
             .map_err(|_| TrackerError::NotFound(format!("issue {key_or_id}")))
     }
 
-    fn read(&self, id: &str) -> Result<TrackedIssue, TrackerError> {
+    pub(super) fn read(&self, id: &str) -> Result<TrackedIssue, TrackerError> {
         let record = self.record(id)?;
         if record.deleted {
             return Err(TrackerError::NotFound(format!(
@@ -237,7 +76,7 @@ impl LocalTracker {
         Ok(tracked(record))
     }
 
-    fn record(&self, id: &str) -> Result<IssueRecord, TrackerError> {
+    pub(super) fn record(&self, id: &str) -> Result<IssueRecord, TrackerError> {
         let not_found = || TrackerError::NotFound(format!("issue {id}"));
         let id: u64 = id.parse().map_err(|_| not_found())?;
         let read = self.store.db().begin_read().map_err(db_err)?;
@@ -249,7 +88,7 @@ impl LocalTracker {
     /// One transaction. A person's change commits durably; the sync's writes
     /// (`lazy`) become durable with the sync's next durable commit to the same
     /// file, which is what makes the local tracker's writes cheap to batch.
-    fn write<T>(
+    pub(super) fn write<T>(
         &self,
         lazy: bool,
         f: impl FnOnce(&WriteTransaction) -> Result<T, TrackerError>,
@@ -263,7 +102,11 @@ impl LocalTracker {
         Ok(out)
     }
 
-    fn create_marked(&self, new: &NewIssue, mark: Option<&Mark>) -> Result<u64, TrackerError> {
+    pub(super) fn create_marked(
+        &self,
+        new: &NewIssue,
+        mark: Option<&Mark>,
+    ) -> Result<u64, TrackerError> {
         if new.summary.trim().is_empty() {
             return Err(TrackerError::Rejected("an issue needs a summary".into()));
         }
@@ -329,7 +172,7 @@ impl LocalTracker {
     }
 
     /// Loads, changes and saves one issue in one transaction.
-    fn update<T>(
+    pub(super) fn update<T>(
         &self,
         id: u64,
         lazy: bool,
@@ -356,7 +199,7 @@ impl LocalTracker {
         })
     }
 
-    fn set(&self, id: u64, c: &FieldChanges, lazy: bool) -> Result<(), TrackerError> {
+    pub(super) fn set(&self, id: u64, c: &FieldChanges, lazy: bool) -> Result<(), TrackerError> {
         let types = {
             let record = self.record(&id.to_string())?;
             self.project_info(&record.project)?.issue_types
@@ -389,7 +232,7 @@ impl LocalTracker {
         })
     }
 
-    fn add_comment_marked(
+    pub(super) fn add_comment_marked(
         &self,
         id: u64,
         author: &str,
@@ -425,7 +268,7 @@ impl LocalTracker {
         })
     }
 
-    fn upload_marked(
+    pub(super) fn upload_marked(
         &self,
         id: u64,
         filename: &str,
@@ -473,11 +316,11 @@ impl LocalTracker {
         })
     }
 
-    fn file_path(&self, sha256: &str) -> PathBuf {
+    pub(super) fn file_path(&self, sha256: &str) -> PathBuf {
         self.files.join(&sha256[..2]).join(sha256)
     }
 
-    fn store_file(&self, sha256: &str, bytes: &[u8]) -> Result<(), TrackerError> {
+    pub(super) fn store_file(&self, sha256: &str, bytes: &[u8]) -> Result<(), TrackerError> {
         let path = self.file_path(sha256);
         if path.exists() {
             return Ok(());
@@ -494,7 +337,7 @@ impl LocalTracker {
         std::fs::rename(&tmp, &path).map_err(io)
     }
 
-    fn project_info(&self, key: &str) -> Result<ProjectInfo, TrackerError> {
+    pub(super) fn project_info(&self, key: &str) -> Result<ProjectInfo, TrackerError> {
         let read = self.store.db().begin_read().map_err(db_err)?;
         let not_found = || TrackerError::NotFound(format!("project {key}"));
         let projects = open_read(&read, PROJECTS)?.ok_or_else(not_found)?;
@@ -503,115 +346,7 @@ impl LocalTracker {
     }
 }
 
-impl Tracker for LocalTracker {
-    async fn changed_since(&self, cursor: Option<&Cursor>) -> Result<Changes, TrackerError> {
-        let after: u64 = match cursor {
-            Some(c) if !c.0.is_empty() => {
-                c.0.parse()
-                    .map_err(|_| TrackerError::Rejected(format!("bad cursor `{}`", c.0)))?
-            }
-            _ => 0,
-        };
-        let read = self.store.db().begin_read().map_err(db_err)?;
-        let mut out = Changes {
-            issues: Vec::new(),
-            cursor: Cursor(after.to_string()),
-        };
-        let Some(changes) = open_read(&read, CHANGES)? else {
-            return Ok(out);
-        };
-        for row in changes.range(after + 1..).map_err(db_err)?.take(PAGE) {
-            let (seq, id) = row.map_err(db_err)?;
-            out.issues.push(id.value().to_string());
-            out.cursor = Cursor(seq.value().to_string());
-        }
-        Ok(out)
-    }
-
-    async fn read_issue(&self, id: &str) -> Result<TrackedIssue, TrackerError> {
-        self.read(id)
-    }
-
-    async fn download_attachment(
-        &self,
-        issue: &str,
-        attachment: &str,
-    ) -> Result<Vec<u8>, TrackerError> {
-        let record = self.read(issue)?;
-        let meta = record.issue.attachments.iter().find(|a| a.id == attachment);
-        let meta = meta.ok_or_else(|| {
-            TrackerError::NotFound(format!("attachment {attachment} of {}", record.issue.key))
-        })?;
-        std::fs::read(self.file_path(&meta.sha256))
-            .map_err(|e| TrackerError::Unavailable(format!("attachment {attachment}: {e}")))
-    }
-
-    async fn create_issue(&self, new: &NewIssue, mark: &Mark) -> Result<IssueId, TrackerError> {
-        self.create_marked(new, Some(mark)).map(|id| id.to_string())
-    }
-
-    async fn set_fields(&self, issue: &str, changes: &FieldChanges) -> Result<(), TrackerError> {
-        let id = self.resolve(issue)?;
-        self.set(id, changes, true)
-    }
-
-    async fn add_comment(
-        &self,
-        issue: &str,
-        author: &str,
-        body: &str,
-        internal: bool,
-        mark: &Mark,
-    ) -> Result<String, TrackerError> {
-        let id = self.resolve(issue)?;
-        self.add_comment_marked(id, author, body, internal, Some(mark))
-    }
-
-    async fn edit_comment(
-        &self,
-        issue: &str,
-        comment: &str,
-        body: &str,
-    ) -> Result<(), TrackerError> {
-        let id = self.resolve(issue)?;
-        self.update(id, true, |r| {
-            let c = r.issue.comments.iter_mut().find(|c| c.id == comment);
-            let c = c.ok_or_else(|| TrackerError::NotFound(format!("comment {comment}")))?;
-            c.body = body.into();
-            Ok(())
-        })
-    }
-
-    async fn upload_attachment(
-        &self,
-        issue: &str,
-        filename: &str,
-        bytes: &[u8],
-        mark: &Mark,
-    ) -> Result<String, TrackerError> {
-        let id = self.resolve(issue)?;
-        self.upload_marked(id, filename, bytes, Some(mark))
-    }
-
-    async fn find_mark(&self, mark: &Mark) -> Result<Option<Marked>, TrackerError> {
-        let read = self.store.db().begin_read().map_err(db_err)?;
-        let Some(marks) = open_read(&read, MARKS)? else {
-            return Ok(None);
-        };
-        let found = marks.get(mark.0.as_str()).map_err(db_err)?;
-        found.map(|v| from_json(v.value())).transpose()
-    }
-
-    async fn project(&self, key: &str) -> Result<ProjectInfo, TrackerError> {
-        self.project_info(key)
-    }
-
-    fn shares_store(&self) -> bool {
-        true
-    }
-}
-
-fn tracked(record: IssueRecord) -> TrackedIssue {
+pub(super) fn tracked(record: IssueRecord) -> TrackedIssue {
     TrackedIssue {
         id: record.id.to_string(),
         project: record.project,
@@ -620,7 +355,7 @@ fn tracked(record: IssueRecord) -> TrackedIssue {
     }
 }
 
-fn load(tx: &WriteTransaction, id: u64) -> Result<IssueRecord, TrackerError> {
+pub(super) fn load(tx: &WriteTransaction, id: u64) -> Result<IssueRecord, TrackerError> {
     let issues = tx.open_table(ISSUES).map_err(db_err)?;
     let value = issues
         .get(id)
@@ -637,7 +372,7 @@ fn load(tx: &WriteTransaction, id: u64) -> Result<IssueRecord, TrackerError> {
 }
 
 /// Stores an issue and moves it to the end of the change feed.
-fn save(tx: &WriteTransaction, mut record: IssueRecord) -> Result<(), TrackerError> {
+pub(super) fn save(tx: &WriteTransaction, mut record: IssueRecord) -> Result<(), TrackerError> {
     let seq = next(tx, "change")?;
     let mut changes = tx.open_table(CHANGES).map_err(db_err)?;
     if record.seq != 0 {
@@ -653,7 +388,11 @@ fn save(tx: &WriteTransaction, mut record: IssueRecord) -> Result<(), TrackerErr
     Ok(())
 }
 
-fn put_mark(tx: &WriteTransaction, mark: &Mark, marked: &Marked) -> Result<(), TrackerError> {
+pub(super) fn put_mark(
+    tx: &WriteTransaction,
+    mark: &Mark,
+    marked: &Marked,
+) -> Result<(), TrackerError> {
     let mut marks = tx.open_table(MARKS).map_err(db_err)?;
     marks
         .insert(mark.0.as_str(), to_json(marked).as_slice())
@@ -661,7 +400,7 @@ fn put_mark(tx: &WriteTransaction, mark: &Mark, marked: &Marked) -> Result<(), T
     Ok(())
 }
 
-fn next(tx: &WriteTransaction, counter: &str) -> Result<u64, TrackerError> {
+pub(super) fn next(tx: &WriteTransaction, counter: &str) -> Result<u64, TrackerError> {
     let mut counters = tx.open_table(COUNTERS).map_err(db_err)?;
     let value = counters
         .get(counter)
@@ -672,7 +411,7 @@ fn next(tx: &WriteTransaction, counter: &str) -> Result<u64, TrackerError> {
     Ok(value)
 }
 
-fn open_read<K: redb::Key + 'static, V: redb::Value + 'static>(
+pub(super) fn open_read<K: redb::Key + 'static, V: redb::Value + 'static>(
     read: &redb::ReadTransaction,
     table: TableDefinition<K, V>,
 ) -> Result<Option<redb::ReadOnlyTable<K, V>>, TrackerError> {
@@ -683,16 +422,16 @@ fn open_read<K: redb::Key + 'static, V: redb::Value + 'static>(
     }
 }
 
-fn to_json(value: &impl Serialize) -> Vec<u8> {
+pub(super) fn to_json(value: &impl Serialize) -> Vec<u8> {
     serde_json::to_vec(value).expect("records serialise")
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, TrackerError> {
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, TrackerError> {
     serde_json::from_slice(bytes)
         .map_err(|e| TrackerError::Unavailable(format!("local database record is damaged: {e}")))
 }
 
-fn mime_type(filename: &str) -> &'static str {
+pub(super) fn mime_type(filename: &str) -> &'static str {
     let ext = filename
         .rsplit_once('.')
         .map(|(_, e)| e.to_ascii_lowercase())
