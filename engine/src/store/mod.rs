@@ -16,6 +16,19 @@ pub const SCHEMA_VERSION: u64 = 1;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
+/// Opens a table for reading; `None` when nothing was ever written to it (a
+/// fresh node), which for a reader means "empty", not an error.
+pub fn open_read<K: redb::Key + 'static, V: redb::Value + 'static>(
+    read: &redb::ReadTransaction,
+    table: TableDefinition<K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>, redb::TableError> {
+    match read.open_table(table) {
+        Ok(t) => Ok(Some(t)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -64,10 +77,8 @@ impl Store {
     /// The schema version on disk.
     pub fn schema_version(&self) -> Result<u64, StoreError> {
         let read = self.db.begin_read().map_err(StoreError::db)?;
-        let table = match read.open_table(META) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
-            Err(e) => return Err(StoreError::db(e)),
+        let Some(table) = open_read(&read, META).map_err(StoreError::db)? else {
+            return Ok(0);
         };
         Ok(table
             .get("schema_version")

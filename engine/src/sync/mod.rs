@@ -123,10 +123,8 @@ impl SyncError {
 pub fn twins_of(store: &Store, local: &str) -> Result<Vec<(String, IssueTwin)>, SyncError> {
     use redb::{ReadableDatabase, ReadableTable};
     let read = store.db().begin_read().map_err(state::db)?;
-    let table = match read.open_table(state::ISSUE_TWINS) {
-        Ok(t) => t,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-        Err(e) => return Err(state::db(e)),
+    let Some(table) = crate::store::open_read(&read, state::ISSUE_TWINS).map_err(state::db)? else {
+        return Ok(Vec::new());
     };
     let mut out = Vec::new();
     for row in table.iter().map_err(state::db)? {
@@ -275,10 +273,9 @@ impl<T: Tracker> SyncNode<T> {
     /// Envelopes received and not yet applied.
     pub fn inbox_len(&self) -> Result<usize, SyncError> {
         let read = self.store.db().begin_read().map_err(state::db)?;
-        match read.open_table(state::INBOX) {
-            Ok(t) => Ok(redb::ReadableTableMetadata::len(&t).map_err(state::db)? as usize),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
-            Err(e) => Err(state::db(e)),
+        match crate::store::open_read(&read, state::INBOX).map_err(state::db)? {
+            Some(t) => Ok(redb::ReadableTableMetadata::len(&t).map_err(state::db)? as usize),
+            None => Ok(0),
         }
     }
 

@@ -73,10 +73,8 @@ impl Reader for WriteTransaction {
 
 impl Reader for redb::ReadTransaction {
     fn raw(&self, table: Table, key: &str) -> Result<Option<Vec<u8>>, SyncError> {
-        let t = match self.open_table(table) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(db(e)),
+        let Some(t) = crate::store::open_read(self, table).map_err(db)? else {
+            return Ok(None);
         };
         Ok(t.get(key).map_err(db)?.map(|v| v.value().to_vec()))
     }

@@ -415,11 +415,7 @@ pub(super) fn open_read<K: redb::Key + 'static, V: redb::Value + 'static>(
     read: &redb::ReadTransaction,
     table: TableDefinition<K, V>,
 ) -> Result<Option<redb::ReadOnlyTable<K, V>>, TrackerError> {
-    match read.open_table(table) {
-        Ok(t) => Ok(Some(t)),
-        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-        Err(e) => Err(db_err(e)),
-    }
+    crate::store::open_read(read, table).map_err(db_err)
 }
 
 pub(super) fn to_json(value: &impl Serialize) -> Vec<u8> {
