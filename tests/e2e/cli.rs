@@ -288,18 +288,21 @@ fn keygen_sign_verify_and_trusted_keys() {
 
     let unsigned = guest!("REFUSES");
     let signed = dir.path().join("refuses.signed.wasm");
-    let run = tandem(
-        dir.path(),
-        &[
-            "rules",
-            "sign",
-            "--key-file",
-            s(&key),
-            s(&unsigned),
-            "-o",
-            s(&signed),
-        ],
-    );
+    let sign = || {
+        tandem(
+            dir.path(),
+            &[
+                "rules",
+                "sign",
+                "--key-file",
+                s(&key),
+                s(&unsigned),
+                "-o",
+                s(&signed),
+            ],
+        )
+    };
+    let run = sign();
     assert_eq!(run.code, 0, "{}", run.stderr);
 
     let ok = tandem(
@@ -350,18 +353,7 @@ fn keygen_sign_verify_and_trusted_keys() {
 
     // A secret key others can read is refused rather than used.
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let run = tandem(
-        dir.path(),
-        &[
-            "rules",
-            "sign",
-            "--key-file",
-            s(&key),
-            s(&unsigned),
-            "-o",
-            s(&signed),
-        ],
-    );
+    let run = sign();
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("chmod 600"), "{}", run.stderr);
 }

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use super::CliError;
 use super::input::read_capped;
 use super::node::Node;
+use super::{CliError, output};
 use crate::tracker::local::MAX_ATTACHMENT_BYTES;
 use crate::tracker::{FieldChanges, NewIssue, TrackedIssue};
 
@@ -85,11 +85,7 @@ impl IssueCommand {
                     labels,
                 };
                 let issue = tracker.create(&new)?;
-                if json {
-                    print_json(&issue)
-                } else {
-                    println!("{}", issue.issue.key)
-                }
+                output(json, &issue, &issue.issue.key);
             }
             IssueCommand::Edit {
                 key,
@@ -114,11 +110,7 @@ impl IssueCommand {
                     ));
                 }
                 let issue = tracker.edit(&key, &changes)?;
-                if json {
-                    print_json(&issue)
-                } else {
-                    println!("{} updated", issue.issue.key)
-                }
+                output(json, &issue, format!("{} updated", issue.issue.key));
             }
             IssueCommand::Comment {
                 key,
@@ -126,11 +118,11 @@ impl IssueCommand {
                 internal,
             } => {
                 let id = tracker.comment(&key, &body, internal)?;
-                if json {
-                    println!("{}", serde_json::json!({ "id": id }))
-                } else {
-                    println!("comment {id} added to {key}")
-                }
+                output(
+                    json,
+                    &serde_json::json!({ "id": id }),
+                    format!("comment {id} added to {key}"),
+                );
             }
             IssueCommand::Attach { key, file } => {
                 let bytes = read_capped(&file, MAX_ATTACHMENT_BYTES as u64)?;
@@ -139,19 +131,19 @@ impl IssueCommand {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 let id = tracker.attach(&key, &name, &bytes)?;
-                if json {
-                    println!("{}", serde_json::json!({ "id": id }))
-                } else {
-                    println!("attachment {id} ({name}) added to {key}")
-                }
+                output(
+                    json,
+                    &serde_json::json!({ "id": id }),
+                    format!("attachment {id} ({name}) added to {key}"),
+                );
             }
             IssueCommand::Delete { key } => {
                 tracker.delete(&key)?;
-                if json {
-                    println!("{}", serde_json::json!({ "deleted": key }))
-                } else {
-                    println!("{key} deleted")
-                }
+                output(
+                    json,
+                    &serde_json::json!({ "deleted": key }),
+                    format!("{key} deleted"),
+                );
             }
             IssueCommand::Show { key } => {
                 let issue = tracker.find(&key)?;

@@ -58,6 +58,18 @@ impl Cli {
     }
 }
 
+/// Prints a command's result: `value` as JSON with `--json`, else `text`.
+pub(crate) fn output(json: bool, value: &impl serde::Serialize, text: impl std::fmt::Display) {
+    if json {
+        match serde_json::to_string_pretty(value) {
+            Ok(body) => println!("{body}"),
+            Err(e) => eprintln!("error: cannot print the result as JSON: {e}"),
+        }
+    } else {
+        println!("{text}");
+    }
+}
+
 /// A failed command: what to tell the person and which exit code to give.
 #[derive(Debug)]
 pub struct CliError {

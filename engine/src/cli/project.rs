@@ -2,8 +2,8 @@
 
 use clap::Subcommand;
 
-use super::CliError;
 use super::node::Node;
+use super::{CliError, output};
 
 #[derive(Debug, Subcommand)]
 pub enum ProjectCommand {
@@ -32,11 +32,7 @@ impl ProjectCommand {
                 default_type,
             } => {
                 let info = tracker.create_project(&key, &types, default_type.as_deref())?;
-                if json {
-                    println!("{}", serde_json::to_string(&info).unwrap_or_default());
-                } else {
-                    println!("{}", info.key);
-                }
+                output(json, &info, &info.key);
             }
             ProjectCommand::List => {
                 let projects = tracker.projects()?;

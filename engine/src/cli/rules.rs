@@ -143,11 +143,11 @@ impl RulesCommand {
                 std::fs::write(&output, signed).map_err(|e| {
                     CliError::failed("io", format!("cannot write `{}`: {e}", output.display()))
                 })?;
-                if json {
-                    println!("{}", serde_json::json!({ "signed": output }));
-                } else {
-                    println!("signed {} -> {}", input.display(), output.display());
-                }
+                super::output(
+                    json,
+                    &serde_json::json!({ "signed": output }),
+                    format!("signed {} -> {}", input.display(), output.display()),
+                );
                 Ok(())
             }
             RulesCommand::Verify { public_key, input } => {
@@ -156,18 +156,15 @@ impl RulesCommand {
                 keys.verify(&bytes).map_err(|reason| {
                     CliError::failed("verification", format!("`{}`: {reason}", input.display()))
                 })?;
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({ "verified": input, "key": public_key })
-                    );
-                } else {
-                    println!(
+                super::output(
+                    json,
+                    &serde_json::json!({ "verified": input, "key": public_key }),
+                    format!(
                         "{}: signature valid ({})",
                         input.display(),
                         public_key.display()
-                    );
-                }
+                    ),
+                );
                 Ok(())
             }
         }

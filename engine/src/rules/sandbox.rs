@@ -121,13 +121,15 @@ fn inert_context(log: &MemoryOutputPipe) -> WasiCtx {
 
 impl WasiView for Sandbox {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        if self.wasi.is_none() {
-            let log = MemoryOutputPipe::new(LOG_CAPACITY);
-            self.wasi = Some(inert_context(&log));
-            self.log = Some(log);
-        }
+        let log = &mut self.log;
+        let ctx = self.wasi.get_or_insert_with(|| {
+            let pipe = MemoryOutputPipe::new(LOG_CAPACITY);
+            let ctx = inert_context(&pipe);
+            *log = Some(pipe);
+            ctx
+        });
         WasiCtxView {
-            ctx: self.wasi.as_mut().expect("built just above"),
+            ctx,
             table: &mut self.table,
         }
     }

@@ -328,7 +328,7 @@ impl LocalTracker {
         let io = |e: std::io::Error| {
             TrackerError::Unavailable(format!("attachment store {}: {e}", self.files.display()))
         };
-        std::fs::create_dir_all(path.parent().expect("has a parent")).map_err(io)?;
+        std::fs::create_dir_all(self.files.join(&sha256[..2])).map_err(io)?;
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, bytes).map_err(io)?;
         std::fs::File::open(&tmp)
