@@ -58,6 +58,40 @@ pub struct NodeConfig {
     pub poll_interval_ms: u64,
     #[serde(default)]
     pub rules: Limits,
+    /// How long a private side's long-poll waits for the peer's messages;
+    /// 0 turns long-polling off (then it polls every `fallback_poll_ms`).
+    #[serde(default = "default_long_poll_ms")]
+    pub long_poll_ms: u64,
+    /// How often links retry when nothing woke them.
+    #[serde(default = "default_fallback_ms")]
+    pub fallback_poll_ms: u64,
+    /// Attachments larger than this are not sent or accepted.
+    #[serde(default = "default_attachment_mib")]
+    pub max_attachment_mib: u64,
+    /// The certificate (PEM) `tandem serve` presents; invitation codes pin it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl NodeConfig {
+    pub fn max_attachment_bytes(&self) -> u64 {
+        self.max_attachment_mib << 20
+    }
+}
+
+fn default_long_poll_ms() -> u64 {
+    25_000
+}
+
+fn default_fallback_ms() -> u64 {
+    5_000
+}
+
+fn default_attachment_mib() -> u64 {
+    100
 }
 
 fn default_poll_ms() -> u64 {

@@ -19,15 +19,24 @@
 //! - [`rules`]: the rules host. Loads, verifies and sandboxes components
 //!   (the Basic one is embedded and signed) and calls `outgoing` / `incoming`.
 //!   The only module that knows wasmtime.
+//! - [`connection`]: invitation codes, the handshake's two halves, states,
+//!   and each side's per-connection key.
+//! - [`transport`]: the wire — the public side's HTTP server, the calling
+//!   side's client and link loops, request/response signatures, TLS.
+//! - [`node`]: a node opened on its data dir, and `tandem serve`'s loops.
+//! - [`admin`]: the local socket through which commands reach a running node.
 //! - [`cli`]: the `tandem` command line, one file per command group. Parses
-//!   arguments, calls into the library, prints; no sync logic lives there.
+//!   arguments into requests, answers them on a node, prints; no sync logic
+//!   lives there.
 //!
 //! Still to come, each in its own module as DESIGN.md names them: the
-//! `jira` and `redmine` connectors, `connection`
-//! (invitations), `transport` (public server, private client) and `admin`
-//! (the local socket).
+//! `jira` and `redmine` connectors.
 
+pub mod admin;
 pub mod cli;
+pub mod connection;
+pub mod node;
+pub mod transport;
 pub mod config;
 pub mod model;
 pub mod rules;

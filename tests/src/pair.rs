@@ -73,6 +73,7 @@ fn node(
         project: project.into(),
         trigger: trigger.map(|t| Query::parse(t).expect("trigger")),
         side: Side::Public,
+        ..Default::default()
     })
     .expect("connection");
     Arc::new(node)

@@ -22,6 +22,12 @@ pub struct InitArgs {
     /// URL the other side reaches this node at; leave out on a private node.
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
+    /// TLS certificate (PEM) `tandem serve` presents; codes pin its fingerprint.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Rewrite the config of an existing node (its secret and data are kept).
     #[arg(long)]
     force: bool,
@@ -54,6 +60,11 @@ impl InitArgs {
             created_in: root.clone(),
             poll_interval_ms: 500,
             rules: Default::default(),
+            long_poll_ms: 25_000,
+            fallback_poll_ms: 5_000,
+            max_attachment_mib: 100,
+            tls_cert: self.tls_cert,
+            tls_key: self.tls_key,
         };
         dir.init(&config, self.force)
             .map_err(|e| CliError::failed("config", e.to_string()))?;

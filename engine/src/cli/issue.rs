@@ -4,10 +4,16 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+
+use super::CliError;
 use super::input::read_capped;
-use super::node::Node;
-use super::{CliError, output};
-use crate::tracker::local::MAX_ATTACHMENT_BYTES;
+use crate::admin::{Reply, Request};
+use crate::config::TrackerKind;
+use crate::node::Node;
+use crate::tracker::local::{LocalTracker, MAX_ATTACHMENT_BYTES};
 use crate::tracker::{FieldChanges, NewIssue, TrackedIssue};
 
 #[derive(Debug, Subcommand)]
@@ -64,10 +70,22 @@ pub enum IssueCommand {
     },
 }
 
+/// `tandem issue` as data: the client has read the attached file already.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IssueRequest {
+    Create(NewIssue),
+    Edit { key: String, changes: FieldChanges },
+    Comment { key: String, body: String, internal: bool },
+    Attach { key: String, filename: String, bytes_base64: String },
+    Delete { key: String },
+    Show { key: String },
+    List { project: Option<String> },
+}
+
 impl IssueCommand {
-    pub fn run(self, node: Node, json: bool) -> Result<(), CliError> {
-        let tracker = node.local_tracker()?;
-        match self {
+    pub fn request(self) -> Result<Request, CliError> {
+        Ok(Request::Issue(match self {
             IssueCommand::Create {
                 project,
                 issue_type,
@@ -75,18 +93,14 @@ impl IssueCommand {
                 description,
                 priority,
                 labels,
-            } => {
-                let new = NewIssue {
-                    project,
-                    issue_type,
-                    summary,
-                    description,
-                    priority,
-                    labels,
-                };
-                let issue = tracker.create(&new)?;
-                output(json, &issue, &issue.issue.key);
-            }
+            } => IssueRequest::Create(NewIssue {
+                project,
+                issue_type,
+                summary,
+                description,
+                priority,
+                labels,
+            }),
             IssueCommand::Edit {
                 key,
                 summary,
@@ -109,116 +123,164 @@ impl IssueCommand {
                         "nothing to change: give --summary, --description, --type, --status or --priority",
                     ));
                 }
-                let issue = tracker.edit(&key, &changes)?;
-                output(json, &issue, format!("{} updated", issue.issue.key));
+                IssueRequest::Edit { key, changes }
             }
             IssueCommand::Comment {
                 key,
                 body,
                 internal,
-            } => {
-                let id = tracker.comment(&key, &body, internal)?;
-                output(
-                    json,
-                    &serde_json::json!({ "id": id }),
-                    format!("comment {id} added to {key}"),
-                );
-            }
+            } => IssueRequest::Comment {
+                key,
+                body,
+                internal,
+            },
             IssueCommand::Attach { key, file } => {
                 let bytes = read_capped(&file, MAX_ATTACHMENT_BYTES as u64)?;
-                let name = file
+                let filename = file
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let id = tracker.attach(&key, &name, &bytes)?;
-                output(
-                    json,
-                    &serde_json::json!({ "id": id }),
-                    format!("attachment {id} ({name}) added to {key}"),
-                );
-            }
-            IssueCommand::Delete { key } => {
-                tracker.delete(&key)?;
-                output(
-                    json,
-                    &serde_json::json!({ "deleted": key }),
-                    format!("{key} deleted"),
-                );
-            }
-            IssueCommand::Show { key } => {
-                let issue = tracker.find(&key)?;
-                let twins = crate::sync::twins_of(&node.store, &issue.id)
-                    .map_err(|e| CliError::failed("store", e.to_string()))?;
-                if json {
-                    let mut value = serde_json::to_value(&issue).unwrap_or_default();
-                    value["twins"] = twins
-                        .iter()
-                        .map(|(conn, t)| {
-                            serde_json::json!({ "connection": conn, "remote_key": t.remote_key, "remote_removed": t.remote_removed })
-                        })
-                        .collect();
-                    print_json(&value);
-                } else {
-                    print_issue(&issue);
-                    for (conn, t) in &twins {
-                        let removed = if t.remote_removed {
-                            " (remote removed: no longer synced)"
-                        } else {
-                            ""
-                        };
-                        println!("-- synced on {conn} with {}{removed}", t.remote_key);
-                    }
+                IssueRequest::Attach {
+                    key,
+                    filename,
+                    bytes_base64: B64.encode(bytes),
                 }
             }
-            IssueCommand::List { project } => {
-                let issues = tracker.list(project.as_deref())?;
-                if json {
-                    print_json(&issues);
-                } else {
-                    for i in issues {
-                        println!(
-                            "{}\t{}\t{}\t{}",
-                            i.issue.key, i.issue.issue_type, i.issue.status, i.issue.summary
-                        );
-                    }
-                }
-            }
-        }
-        Ok(())
+            IssueCommand::Delete { key } => IssueRequest::Delete { key },
+            IssueCommand::Show { key } => IssueRequest::Show { key },
+            IssueCommand::List { project } => IssueRequest::List { project },
+        }))
     }
 }
 
-fn print_json(value: &impl serde::Serialize) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
+/// The embedded tracker, or a clear error on a node that serves another.
+pub(crate) fn local_tracker(node: &Node) -> Result<&LocalTracker, CliError> {
+    if node.config.tracker != TrackerKind::Local {
+        return Err(CliError::failed(
+            "usage",
+            format!(
+                "this node serves a {} tracker; `tandem project` and `tandem issue` work on the embedded `local` tracker only (use the tracker's own UI)",
+                node.config.tracker
+            ),
+        ));
+    }
+    Ok(&node.tracker)
 }
 
-fn print_issue(t: &TrackedIssue) {
+pub fn handle(node: &Node, request: IssueRequest) -> Result<Reply, CliError> {
+    let tracker = local_tracker(node)?;
+    let reply = match request {
+        IssueRequest::Create(new) => {
+            let issue = tracker.create(&new)?;
+            Reply::new(&issue, &issue.issue.key)
+        }
+        IssueRequest::Edit { key, changes } => {
+            let issue = tracker.edit(&key, &changes)?;
+            Reply::new(&issue, format!("{} updated", issue.issue.key))
+        }
+        IssueRequest::Comment {
+            key,
+            body,
+            internal,
+        } => {
+            let id = tracker.comment(&key, &body, internal)?;
+            Reply::new(
+                serde_json::json!({ "id": id }),
+                format!("comment {id} added to {key}"),
+            )
+        }
+        IssueRequest::Attach {
+            key,
+            filename,
+            bytes_base64,
+        } => {
+            let bytes = B64
+                .decode(bytes_base64)
+                .map_err(|e| CliError::failed("usage", format!("the attachment did not arrive intact: {e}")))?;
+            let id = tracker.attach(&key, &filename, &bytes)?;
+            Reply::new(
+                serde_json::json!({ "id": id }),
+                format!("attachment {id} ({filename}) added to {key}"),
+            )
+        }
+        IssueRequest::Delete { key } => {
+            tracker.delete(&key)?;
+            Reply::new(
+                serde_json::json!({ "deleted": key }),
+                format!("{key} deleted"),
+            )
+        }
+        IssueRequest::Show { key } => {
+            let issue = tracker.find(&key)?;
+            let twins = crate::sync::twins_of(&node.store, &issue.id)
+                .map_err(|e| CliError::failed("store", e.to_string()))?;
+            let mut value = serde_json::to_value(&issue).unwrap_or_default();
+            value["twins"] = twins
+                .iter()
+                .map(|(conn, t)| {
+                    serde_json::json!({ "connection": conn, "remote_key": t.remote_key, "remote_removed": t.remote_removed })
+                })
+                .collect();
+            let mut text = issue_text(&issue);
+            for (conn, t) in &twins {
+                let removed = if t.remote_removed {
+                    " (remote removed: no longer synced)"
+                } else {
+                    ""
+                };
+                text.push_str(&format!("\n-- synced on {conn} with {}{removed}", t.remote_key));
+            }
+            Reply { value, text }
+        }
+        IssueRequest::List { project } => {
+            let issues = tracker.list(project.as_deref())?;
+            let text = issues
+                .iter()
+                .map(|i| {
+                    format!(
+                        "{}\t{}\t{}\t{}",
+                        i.issue.key, i.issue.issue_type, i.issue.status, i.issue.summary
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            Reply::new(&issues, text)
+        }
+    };
+    node.changed();
+    Ok(reply)
+}
+
+fn issue_text(t: &TrackedIssue) -> String {
+    use std::fmt::Write;
     let i = &t.issue;
-    println!("{}  {}", i.key, i.summary);
-    println!(
+    let mut out = String::new();
+    let _ = writeln!(out, "{}  {}", i.key, i.summary);
+    let _ = write!(
+        out,
         "type: {}   status: {}   priority: {}   updated: {}",
         i.issue_type, i.status, i.priority, t.updated
     );
     if !i.labels.is_empty() {
-        println!("labels: {}", i.labels.join(", "));
+        let _ = write!(out, "\nlabels: {}", i.labels.join(", "));
     }
     if !i.description.is_empty() {
-        println!("\n{}", i.description);
+        let _ = write!(out, "\n\n{}", i.description);
     }
     for c in &i.comments {
         let vis = if c.internal { " (internal)" } else { "" };
-        println!(
-            "\n-- comment {} by {} at {}{vis}\n{}",
+        let _ = write!(
+            out,
+            "\n\n-- comment {} by {} at {}{vis}\n{}",
             c.id, c.author, c.created, c.body
         );
     }
     for a in &i.attachments {
-        println!(
-            "-- attachment {} {} ({} bytes, {})",
+        let _ = write!(
+            out,
+            "\n-- attachment {} {} ({} bytes, {})",
             a.id, a.filename, a.size, a.mime_type
         );
     }
+    out
 }

@@ -5,17 +5,23 @@
 //! 3 the rules failed (rule error, trap, deadline, memory cap). With `--json`, a
 //! failure also prints `{"error": {"kind", "message"}}` on stdout.
 
+pub mod connection;
+pub mod errors;
 mod init;
 mod input;
-mod issue;
-mod node;
-mod project;
+pub mod issue;
+pub mod project;
 mod rules;
+mod serve;
+pub mod status;
+pub mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::config::DataDir;
 
 /// tandem keeps issues in two trackers in sync; sync rules are WebAssembly components.
 #[derive(Debug, Parser)]
@@ -35,6 +41,22 @@ pub struct Cli {
 pub enum Command {
     /// Create this node's data dir: config, secret, database.
     Init(init::InitArgs),
+    /// Run the node: watcher, sync, transport, admin socket; until Ctrl-C.
+    Serve(serve::ServeArgs),
+    /// The node, its connections, queue depths and errors at a glance.
+    Status,
+    /// Connections with other nodes: initiate, accept, list, ...
+    #[command(subcommand)]
+    Connection(connection::ConnectionCommand),
+    /// Sync one issue now, or every issue the trigger matches (--all).
+    Sync(sync::SyncArgs),
+    /// Link an issue with an existing one on the other side (no copy made).
+    Link(sync::LinkArgs),
+    /// Stop syncing one issue; both issues stay.
+    Unlink(sync::UnlinkArgs),
+    /// Sync errors: list, show, retry, resolve.
+    #[command(subcommand)]
+    Errors(errors::ErrorsCommand),
     /// Projects of the embedded `local` tracker.
     #[command(subcommand)]
     Project(project::ProjectCommand),
@@ -49,13 +71,33 @@ pub enum Command {
 impl Cli {
     /// Runs the command.
     pub fn run(self) -> Result<(), CliError> {
-        match self.command {
-            Command::Init(args) => args.run(self.data, self.json),
-            Command::Project(cmd) => cmd.run(node::Node::open(self.data)?, self.json),
-            Command::Issue(cmd) => cmd.run(node::Node::open(self.data)?, self.json),
-            Command::Rules(cmd) => cmd.run(self.json),
-        }
+        let request = match self.command {
+            Command::Init(args) => return args.run(self.data, self.json),
+            Command::Serve(args) => return args.run(self.data),
+            Command::Rules(cmd) => return cmd.run(self.json),
+            Command::Status => crate::admin::Request::Status,
+            Command::Connection(cmd) => cmd.request(&node_name(self.data.clone()))?,
+            Command::Sync(args) => args.request(),
+            Command::Link(args) => args.request(),
+            Command::Unlink(args) => args.request(),
+            Command::Errors(cmd) => cmd.request(),
+            Command::Project(cmd) => cmd.request(),
+            Command::Issue(cmd) => cmd.request()?,
+        };
+        let dir = DataDir::new(self.data).map_err(|e| CliError::failed("config", e.to_string()))?;
+        let reply = crate::admin::run(&dir, request, self.json)?;
+        reply.print(self.json);
+        Ok(())
     }
+}
+
+/// This node's name, for defaults the client fills in before sending.
+fn node_name(data: Option<PathBuf>) -> String {
+    DataDir::new(data)
+        .ok()
+        .and_then(|d| d.config().ok())
+        .map(|c| c.name)
+        .unwrap_or_else(|| "tandem".into())
 }
 
 /// Prints a command's result: `value` as JSON with `--json`, else `text`.
@@ -71,9 +113,9 @@ pub(crate) fn output(json: bool, value: &impl serde::Serialize, text: impl std::
 }
 
 /// A failed command: what to tell the person and which exit code to give.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct CliError {
-    pub kind: &'static str,
+    pub kind: std::borrow::Cow<'static, str>,
     pub message: String,
     pub code: u8,
 }
@@ -82,9 +124,18 @@ impl CliError {
     /// An operation that failed (exit code 1).
     pub fn failed(kind: &'static str, message: impl Into<String>) -> Self {
         CliError {
-            kind,
+            kind: kind.into(),
             message: message.into(),
             code: 1,
+        }
+    }
+
+    /// A usage error (exit code 2), like clap's own.
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError {
+            kind: "usage".into(),
+            message: message.into(),
+            code: 2,
         }
     }
 
@@ -103,7 +154,7 @@ impl CliError {
 impl From<crate::rules::RulesError> for CliError {
     fn from(e: crate::rules::RulesError) -> Self {
         CliError {
-            kind: e.kind(),
+            kind: e.kind().into(),
             code: if e.is_rule_failure() { 3 } else { 1 },
             message: e.to_string(),
         }
@@ -113,6 +164,20 @@ impl From<crate::rules::RulesError> for CliError {
 impl From<crate::rules::signing::SigningError> for CliError {
     fn from(e: crate::rules::signing::SigningError) -> Self {
         CliError::failed("signing", e.to_string())
+    }
+}
+
+impl From<crate::tracker::TrackerError> for CliError {
+    fn from(e: crate::tracker::TrackerError) -> Self {
+        use crate::tracker::TrackerError::*;
+        let kind = match e {
+            NotFound(_) => "not_found",
+            Rejected(_) => "rejected",
+            Unauthorised(_) => "unauthorised",
+            RateLimited { .. } => "rate_limited",
+            Unavailable(_) => "unavailable",
+        };
+        CliError::failed(kind, e.to_string())
     }
 }
 

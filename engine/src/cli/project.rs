@@ -1,9 +1,11 @@
 //! `tandem project …`: projects of the embedded `local` tracker.
 
 use clap::Subcommand;
+use serde::{Deserialize, Serialize};
 
-use super::node::Node;
-use super::{CliError, output};
+use super::CliError;
+use crate::admin::{Reply, Request};
+use crate::node::Node;
 
 #[derive(Debug, Subcommand)]
 pub enum ProjectCommand {
@@ -22,33 +24,61 @@ pub enum ProjectCommand {
     List,
 }
 
+/// `tandem project` as data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProjectRequest {
+    Create {
+        key: String,
+        types: Vec<String>,
+        default_type: Option<String>,
+    },
+    List,
+}
+
 impl ProjectCommand {
-    pub fn run(self, node: Node, json: bool) -> Result<(), CliError> {
-        let tracker = node.local_tracker()?;
-        match self {
+    pub fn request(self) -> Request {
+        Request::Project(match self {
             ProjectCommand::Create {
                 key,
                 types,
                 default_type,
-            } => {
-                let info = tracker.create_project(&key, &types, default_type.as_deref())?;
-                output(json, &info, &info.key);
-            }
-            ProjectCommand::List => {
-                let projects = tracker.projects()?;
-                if json {
-                    println!("{}", serde_json::to_string(&projects).unwrap_or_default());
-                } else {
-                    for p in projects {
-                        let default = p
-                            .default_issue_type
-                            .map(|d| format!(" (default {d})"))
-                            .unwrap_or_default();
-                        println!("{}\t{}{default}", p.key, p.issue_types.join(","));
-                    }
-                }
-            }
+            } => ProjectRequest::Create {
+                key,
+                types,
+                default_type,
+            },
+            ProjectCommand::List => ProjectRequest::List,
+        })
+    }
+}
+
+pub fn handle(node: &Node, request: ProjectRequest) -> Result<Reply, CliError> {
+    let tracker = super::issue::local_tracker(node)?;
+    match request {
+        ProjectRequest::Create {
+            key,
+            types,
+            default_type,
+        } => {
+            let info = tracker.create_project(&key, &types, default_type.as_deref())?;
+            Ok(Reply::new(&info, &info.key))
         }
-        Ok(())
+        ProjectRequest::List => {
+            let projects = tracker.projects()?;
+            let text = projects
+                .iter()
+                .map(|p| {
+                    let default = p
+                        .default_issue_type
+                        .as_ref()
+                        .map(|d| format!(" (default {d})"))
+                        .unwrap_or_default();
+                    format!("{}\t{}{default}", p.key, p.issue_types.join(","))
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            Ok(Reply::new(&projects, text))
+        }
     }
 }

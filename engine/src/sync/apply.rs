@@ -196,14 +196,14 @@ impl<T: Tracker> SyncNode<T> {
             let id = match twin {
                 Some(id) => id,
                 None => {
-                    let bytes = transport
-                        .fetch_attachment(&conn.id, remote, &a.remote_id)
-                        .await?;
                     let expected = replica
                         .attachments
                         .iter()
                         .find(|m| m.id == a.remote_id)
                         .map(|m| m.sha256.as_str());
+                    let bytes = transport
+                        .fetch_attachment(&conn.id, remote, &a.remote_id, expected.unwrap_or(""))
+                        .await?;
                     if expected.is_some_and(|sha| {
                         !sha.is_empty() && sha != hex::encode(Sha256::digest(&bytes))
                     }) {

@@ -46,6 +46,11 @@ pub enum Body {
     Twins(Twins),
     /// The sender's issue was deleted; the receiver marks its twin.
     Removed,
+    /// A person linked the sender's issue with the receiver's existing
+    /// issue `issue` (`tandem link`): record the pair, copy nothing.
+    Link { issue: IssueId, origin_key: String },
+    /// A person unlinked the sender's issue: both issues stay, the pair ends.
+    Unlinked,
 }
 
 /// Pairs of (receiver's id, sender's id), as seen from the receiver.
@@ -81,12 +86,13 @@ pub trait Transport: Send + Sync {
         &self,
         envelopes: &[Envelope],
     ) -> impl Future<Output = Result<u64, TransportError>> + Send;
-    /// The bytes of an attachment of the peer's issue (checked by sha256 by
-    /// the caller).
+    /// The bytes of an attachment of the peer's issue, whose replica says
+    /// `sha256` (the caller checks the bytes against it).
     fn fetch_attachment(
         &self,
         connection: &str,
         issue: &str,
         attachment: &str,
+        sha256: &str,
     ) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send;
 }

@@ -29,6 +29,7 @@ impl<T: Tracker> Transport for InProcess<T> {
         connection: &str,
         issue: &str,
         attachment: &str,
+        _sha256: &str,
     ) -> Result<Vec<u8>, TransportError> {
         self.peer
             .serve_attachment(connection, issue, attachment)

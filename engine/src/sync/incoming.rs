@@ -159,6 +159,14 @@ impl<T: Tracker> SyncNode<T> {
                 }
                 state::remove(tx, state::INBOX, inbox_key)
             }),
+            Body::Link { issue, origin_key } => {
+                self.accept_link(inbox_key, envelope, issue, origin_key)
+                    .await
+            }
+            Body::Unlinked => self.write_lazy(|tx| {
+                super::pairs::drop_pair_of_remote(tx, conn, &envelope.origin_issue)?;
+                state::remove(tx, state::INBOX, inbox_key)
+            }),
             Body::Replica { replica, updated } => {
                 self.apply_replica(inbox_key, envelope, replica, updated, transport)
                     .await

@@ -11,7 +11,7 @@ use crate::tracker::{Mark, Marked, NewIssue, Tracker};
 /// A tracker create in flight, recorded before the call.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Intent {
-    connection: String,
+    pub(super) connection: String,
     /// The remote issue this is for.
     remote_issue: String,
     remote_key: String,

@@ -21,6 +21,7 @@ mod in_process;
 mod incoming;
 mod intents;
 mod outgoing;
+mod pairs;
 pub mod query;
 mod state;
 
@@ -31,13 +32,18 @@ pub use envelope::{Body, Envelope, Transport, TransportError, Twins};
 pub use in_process::InProcess;
 pub use query::Query;
 
+/// The table of connection records (the connection module writes them with
+/// their secrets in one transaction).
+pub(crate) const CONNECTIONS_TABLE: state::Table = state::CONNECTIONS;
+
+use crate::connection::{Mode, State};
 use crate::model::{Replica, Side};
 use crate::rules::{RulesComponent, RulesError};
 use crate::store::Store;
 use crate::tracker::{Tracker, TrackerError};
 
 /// One side's record of a connection.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Connection {
     /// The same on both sides.
     pub id: String,
@@ -47,7 +53,24 @@ pub struct Connection {
     pub project: String,
     /// This side's trigger: issues matching it sync by themselves.
     pub trigger: Option<Query>,
+    /// This side's role: public (serves HTTP) or private (calls out only).
     pub side: Side,
+    /// The other node's name; unknown until accepted.
+    #[serde(default)]
+    pub peer: Option<String>,
+    /// Where this side reaches the peer (the private side, and both sides of
+    /// a public-public connection).
+    #[serde(default)]
+    pub peer_url: Option<String>,
+    #[serde(default)]
+    pub mode: Mode,
+    #[serde(default)]
+    pub state: State,
+    /// This side made the invitation code.
+    #[serde(default)]
+    pub initiator: bool,
+    #[serde(default)]
+    pub created: String,
 }
 
 /// The twin of a local issue on a connection.
@@ -207,12 +230,19 @@ impl<T: Tracker> SyncNode<T> {
     /// Up to `limit` envelopes waiting for the peer, oldest first.
     pub fn outbox(&self, connection: &str, limit: usize) -> Result<Vec<Envelope>, SyncError> {
         let prefix = state::key(connection, "");
-        self.write(|tx| {
+        // Reading only: nothing to make durable.
+        self.write_lazy(|tx| {
             Ok(state::scan(tx, state::OUTBOX, &prefix, limit)?
                 .into_iter()
                 .map(|(_, e)| e)
                 .collect())
         })
+    }
+
+    /// The highest seq of `connection` this node holds durably in its inbox
+    /// (what it acks when it long-polls).
+    pub fn received_up_to(&self, connection: &str) -> Result<u64, SyncError> {
+        self.write_lazy(|tx| state::counter(tx, &format!("in:{connection}")))
     }
 
     /// The peer holds everything up to `seq`: drop it from the outbox.
@@ -260,6 +290,11 @@ impl<T: Tracker> SyncNode<T> {
         })
     }
 
+    /// Makes everything committed lazily so far durable (one fsync).
+    pub fn flush(&self) -> Result<(), SyncError> {
+        self.write(|_| Ok(()))
+    }
+
     /// Errors recorded on this node.
     pub fn errors(&self) -> Result<Vec<ErrorRecord>, SyncError> {
         self.write(|tx| {
@@ -267,6 +302,29 @@ impl<T: Tracker> SyncNode<T> {
                 .into_iter()
                 .map(|(_, e)| e)
                 .collect())
+        })
+    }
+
+    /// (outbox, inbox) depths of one connection.
+    pub fn queue_depths(&self, connection: &str) -> Result<(usize, usize), SyncError> {
+        let prefix = state::key(connection, "");
+        self.write_lazy(|tx| {
+            let outbox = state::scan::<serde_json::Value>(tx, state::OUTBOX, &prefix, usize::MAX)?.len();
+            let mut inbox = 0;
+            for lane in ["0", "1"] {
+                inbox += state::scan::<serde_json::Value>(tx, state::INBOX, &format!("{lane}\0{prefix}"), usize::MAX)?.len();
+            }
+            Ok((outbox, inbox))
+        })
+    }
+
+    /// Forgets an error without retrying it.
+    pub fn resolve(&self, connection: &str, issue: &str) -> Result<bool, SyncError> {
+        self.write(|tx| {
+            let key = state::key(connection, issue);
+            let found = state::get::<ErrorRecord>(tx, state::ERRORS, &key)?.is_some();
+            state::remove(tx, state::ERRORS, &key)?;
+            Ok(found)
         })
     }
 

@@ -76,6 +76,18 @@ impl<T: Tracker> SyncNode<T> {
 
     /// Syncs one issue now on a connection, trigger or not (the manual sync).
     pub async fn sync_issue(&self, connection: &str, issue: &str) -> Result<bool, SyncError> {
+        self.queue_issue(connection, issue, true).await
+    }
+
+    /// Queues one issue on a connection, trigger or not; `urgent` for a
+    /// person's single sync, not for a bulk one. False when nothing changed
+    /// since it was last sent.
+    pub async fn queue_issue(
+        &self,
+        connection: &str,
+        issue: &str,
+        urgent: bool,
+    ) -> Result<bool, SyncError> {
         let conn = self.connection(connection)?;
         let read = self.tracker.read_issue(issue).await?;
         let outcome = self
@@ -85,7 +97,7 @@ impl<T: Tracker> SyncNode<T> {
             return Err(e);
         }
         Ok(self.write(|tx| {
-            self.commit_outcomes(tx, vec![(conn.id.clone(), read.id.clone(), outcome)], true)
+            self.commit_outcomes(tx, vec![(conn.id.clone(), read.id.clone(), outcome)], urgent)
         })? > 0)
     }
 

@@ -28,6 +28,30 @@ enum Field {
     Priority,
 }
 
+impl std::fmt::Display for Query {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, c) in self.clauses.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" AND ")?;
+            }
+            let field = match c.field {
+                Field::Project => "project",
+                Field::Type => "type",
+                Field::Label => "label",
+                Field::Status => "status",
+                Field::Priority => "priority",
+            };
+            let op = if c.negated { "!=" } else { "=" };
+            if c.value.contains(char::is_whitespace) {
+                write!(f, "{field} {op} \"{}\"", c.value)?;
+            } else {
+                write!(f, "{field} {op} {}", c.value)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Query {
     /// Parses a trigger, naming what is wrong in one line.
     pub fn parse(text: &str) -> Result<Query, String> {

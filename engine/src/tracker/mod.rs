@@ -46,7 +46,7 @@ pub struct TrackedIssue {
 }
 
 /// What a new issue is created with.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct NewIssue {
     pub project: String,
     pub issue_type: String,
@@ -57,7 +57,7 @@ pub struct NewIssue {
 }
 
 /// Fields to set on an existing issue; `None` leaves one alone.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct FieldChanges {
     pub summary: Option<String>,
     pub description: Option<String>,
