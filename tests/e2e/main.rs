@@ -8,6 +8,7 @@ mod crash;
 mod determinism;
 mod hostile;
 mod local_tracker;
+mod network;
 mod pipeline;
 mod tampering;
 

@@ -1,6 +1,7 @@
 //! Support for tandem's end-to-end tests: where the `tandem` binary and the
 //! guest components are, and a way to run the CLI as a person would.
 
+pub mod node;
 pub mod pair;
 
 use std::path::{Path, PathBuf};

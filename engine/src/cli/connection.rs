@@ -330,6 +330,9 @@ pub async fn handle(node: &Arc<Node>, request: ConnectionRequest) -> Result<Repl
                         format!("the other side did not accept: {e} (the connection is saved as pending here; run the same accept again to complete it)"),
                     )
                 })?;
+            // A crash here is the lost answer: the other side has accepted,
+            // this side still shows pending; running accept again completes.
+            crate::failpoint::hit("after-handshake");
             let mut conn = conn;
             conn.peer = Some(welcome.initiator.clone());
             conn.state = State::Active;

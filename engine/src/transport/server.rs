@@ -247,6 +247,13 @@ async fn long_poll(State(node): State<Arc<Node>>, method: Method, uri: Uri, head
     let mut shutdown = node.signals.shutdown.subscribe();
     loop {
         outbox.borrow_and_update();
+        // Deactivated (or deleted) while this poll waited: nothing crosses.
+        let still_active = sync
+            .connections()
+            .is_ok_and(|all| all.iter().any(|c| c.id == caller.conn.id && c.state == ConnState::Active));
+        if !still_active {
+            break;
+        }
         match sync.outbox(&caller.conn.id, MAX_BATCH) {
             Ok(envelopes) if !envelopes.is_empty() => {
                 return caller.json(StatusCode::OK, &Messages { envelopes });
