@@ -9,6 +9,7 @@ mod determinism;
 mod hostile;
 mod local_tracker;
 mod network;
+mod operations;
 mod pipeline;
 mod tampering;
 

@@ -169,6 +169,7 @@ pub(crate) fn local_tracker(node: &Node) -> Result<&LocalTracker, CliError> {
 
 pub fn handle(node: &Node, request: IssueRequest) -> Result<Reply, CliError> {
     let tracker = local_tracker(node)?;
+    let writes = !matches!(request, IssueRequest::Show { .. } | IssueRequest::List { .. });
     let reply = match request {
         IssueRequest::Create(new) => {
             let issue = tracker.create(&new)?;
@@ -214,11 +215,23 @@ pub fn handle(node: &Node, request: IssueRequest) -> Result<Reply, CliError> {
             let issue = tracker.find(&key)?;
             let twins = crate::sync::twins_of(&node.store, &issue.id)
                 .map_err(|e| CliError::failed("store", e.to_string()))?;
+            // Connections by the name people gave them, not their ids.
+            let names: std::collections::HashMap<String, String> = node
+                .sync()?
+                .connections()
+                .map_err(|e| CliError::failed("store", e.to_string()))?
+                .into_iter()
+                .map(|c| (c.id, c.name))
+                .collect();
+            let twins: Vec<_> = twins
+                .into_iter()
+                .map(|(id, t)| (names.get(&id).cloned().unwrap_or(id), t))
+                .collect();
             let mut value = serde_json::to_value(&issue).unwrap_or_default();
             value["twins"] = twins
                 .iter()
                 .map(|(conn, t)| {
-                    serde_json::json!({ "connection": conn, "remote_key": t.remote_key, "remote_removed": t.remote_removed })
+                    serde_json::json!({ "connection": conn, "remote_id": t.remote, "remote_key": t.remote_key, "remote_removed": t.remote_removed })
                 })
                 .collect();
             let mut text = issue_text(&issue);
@@ -247,7 +260,10 @@ pub fn handle(node: &Node, request: IssueRequest) -> Result<Reply, CliError> {
             Reply::new(&issues, text)
         }
     };
-    node.changed();
+    if writes {
+        // The watcher picks the change up now rather than at its next tick.
+        node.changed();
+    }
     Ok(reply)
 }
 
