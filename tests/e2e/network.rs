@@ -287,3 +287,31 @@ fn the_public_side_refuses_unsigned_and_replayed_requests() {
     ));
     assert!(forged.starts_with("HTTP/1.1 401"), "{forged}");
 }
+
+#[test]
+fn tls_with_a_self_signed_certificate_pinned_by_the_code() {
+    let root = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let (cert_pem, key_pem) = (root.path().join("cert.pem"), root.path().join("key.pem"));
+    std::fs::write(&cert_pem, cert.cert.pem()).unwrap();
+    std::fs::write(&key_pem, cert.signing_key.serialize_pem()).unwrap();
+    let port = tandem_tests::node::free_port();
+    let url = format!("https://127.0.0.1:{port}");
+    let acme_dir = root.path().join("acme");
+    let run = tandem_tests::tandem(root.path(), &[
+        "--data", acme_dir.to_str().unwrap(), "init", "--name", "acme", "--listen", &format!("127.0.0.1:{port}"),
+        "--public-url", &url, "--tls-cert", cert_pem.to_str().unwrap(), "--tls-key", key_pem.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut acme = NodeProc::open(&acme_dir, "acme", Some(url));
+    let mut globex = NodeProc::init(root.path(), "globex", false);
+    acme.ok(&["project", "create", "OPS", "--types", "Bug"]);
+    globex.ok(&["project", "create", "SUP", "--types", "Bug"]);
+    acme.start();
+    globex.start();
+    assert!(acme.log().contains("listening on https://"), "{}", acme.log());
+    let code = acme.initiate("acme-globex", "OPS", "project = OPS");
+    globex.ok(&["connection", "accept", "--code", &code, "--project", "SUP"]);
+    acme.ok(&["issue", "create", "--project", "OPS", "--type", "Bug", "--summary", "over TLS"]);
+    eventually("the issue arrives over TLS", SETTLE, || globex.issues().len() == 1);
+}

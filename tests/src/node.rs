@@ -51,6 +51,17 @@ impl NodeProc {
         node
     }
 
+    /// A node whose data dir a test made itself.
+    pub fn open(data: &Path, name: &str, url: Option<String>) -> NodeProc {
+        NodeProc {
+            name: name.into(),
+            data: data.into(),
+            url,
+            child: None,
+            env: vec![("TANDEM_LOG".into(), "info".into())],
+        }
+    }
+
     /// Sets an environment variable for later `serve` runs.
     pub fn env(&mut self, key: &str, value: &str) {
         self.env.push((key.into(), value.into()));

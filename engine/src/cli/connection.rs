@@ -77,6 +77,9 @@ pub struct AcceptArgs {
     /// This side's name for the connection (default: `<their node>-<this node>`).
     #[arg(long)]
     name: Option<String>,
+    /// Allow plain HTTP to a peer off loopback (only on a network you trust).
+    #[arg(long)]
+    insecure: bool,
 }
 
 /// `tandem connection` as data.
@@ -177,6 +180,7 @@ impl ConnectionCommand {
                 };
                 ConnectionRequest::Accept(AcceptOptions {
                     code,
+                    insecure: a.insecure,
                     name: a.name,
                     project,
                     trigger: parse_trigger(trigger)?,
@@ -315,7 +319,7 @@ pub async fn handle(node: &Arc<Node>, request: ConnectionRequest) -> Result<Repl
                 &existing,
                 &opts,
             )?;
-            crate::transport::check_plain_http(&invitation.url, node.insecure())
+            crate::transport::check_plain_http(&invitation.url, node.insecure() || opts.insecure)
                 .map_err(|e| CliError::failed("insecure", e))?;
             let secrets = connection::secrets(&node.store, &conn.id)?.unwrap_or_default();
             let key = connection::ConnectionKey::from_seed_hex(&secrets.own_key)

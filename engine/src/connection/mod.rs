@@ -257,6 +257,9 @@ pub struct Welcome {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AcceptOptions {
     pub code: String,
+    /// Plain HTTP to a peer off loopback is allowed (`--insecure`).
+    #[serde(default)]
+    pub insecure: bool,
     pub name: Option<String>,
     pub project: String,
     pub trigger: Option<crate::sync::Query>,
