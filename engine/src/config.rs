@@ -74,6 +74,20 @@ pub struct NodeConfig {
     /// Its private key (PEM).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<PathBuf>,
+    /// Script components must be signed by one of `trusted_keys`, at upgrade
+    /// and at every load.
+    #[serde(default)]
+    pub require_signed_rules: bool,
+    /// Public key files (from `tandem rules keygen`) trusted to sign rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_keys: Vec<PathBuf>,
+    /// How many replicas each way a connection keeps for `upgrade --dry-run`.
+    #[serde(default = "default_history_len")]
+    pub history_len: u64,
+}
+
+fn default_history_len() -> u64 {
+    100
 }
 
 impl NodeConfig {
@@ -180,9 +194,19 @@ impl DataDir {
             }
             other => other.map_err(|e| self.file_error(&path, e))?,
         };
-        toml::from_str(&text).map_err(|e| ConfigError::File {
-            path,
-            reason: e.to_string().lines().next().unwrap_or_default().to_string(),
+        toml::from_str(&text).map_err(|e| {
+            // One line: where, and what (toml's own text spans several).
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let what = e.message().trim().replace('\n', " ");
+            ConfigError::File {
+                path,
+                reason: match line {
+                    Some(line) => format!("line {line}: {what}"),
+                    None => what,
+                },
+            }
         })
     }
 

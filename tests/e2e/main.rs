@@ -11,6 +11,7 @@ mod local_tracker;
 mod network;
 mod operations;
 mod pipeline;
+mod script_mode;
 mod tampering;
 
 use tandem::model::{Context, Issue};

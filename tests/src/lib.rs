@@ -72,3 +72,11 @@ macro_rules! guest {
         std::path::PathBuf::from(env!(concat!("GUEST_", $name)))
     };
 }
+
+/// Path of a script-mode example component built by build.rs.
+#[macro_export]
+macro_rules! example {
+    ($name:literal) => {
+        std::path::PathBuf::from(env!(concat!("EXAMPLE_", $name)))
+    };
+}

@@ -36,6 +36,22 @@ pub enum ConnectionCommand {
     Activate { name: String },
     /// Remove the connection and its twin links (issues stay).
     Delete { name: String },
+    /// Switch this side from Basic to its own rules component (one-way), or
+    /// replace that component; --dry-run first, --rollback to the one before.
+    Upgrade {
+        name: String,
+        /// The rules component (wasm32-wasip2 build, or `tandem rules new`'s).
+        #[arg(long, value_name = "FILE.wasm", required_unless_present = "rollback")]
+        rules: Option<std::path::PathBuf>,
+        /// Run it on the connection's recent replicas and show what would differ; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Go back to the script component the last upgrade replaced.
+        #[arg(long, conflicts_with_all = ["rules", "dry_run"])]
+        rollback: bool,
+    },
+    /// The replicas this side sent and received lately (what --dry-run replays).
+    History { name: String },
 }
 
 #[derive(Debug, Args)]
@@ -93,6 +109,8 @@ pub enum ConnectionRequest {
     Trigger { name: String, query: Query },
     SetState { name: String, active: bool },
     Delete { name: String },
+    Upgrade(super::upgrade::UpgradeRequest),
+    History { name: String },
 }
 
 /// Asks on the terminal, or fails as a usage error without one.
@@ -195,6 +213,11 @@ impl ConnectionCommand {
             ConnectionCommand::Deactivate { name } => ConnectionRequest::SetState { name, active: false },
             ConnectionCommand::Activate { name } => ConnectionRequest::SetState { name, active: true },
             ConnectionCommand::Delete { name } => ConnectionRequest::Delete { name },
+            ConnectionCommand::Upgrade { name, rules, dry_run, rollback } => {
+                let component = rules.map(|p| super::upgrade::read_component(&p)).transpose()?;
+                ConnectionRequest::Upgrade(super::upgrade::UpgradeRequest { name, component, dry_run, rollback })
+            }
+            ConnectionCommand::History { name } => ConnectionRequest::History { name },
         }))
     }
 }
@@ -392,6 +415,8 @@ pub async fn handle(node: &Arc<Node>, request: ConnectionRequest) -> Result<Repl
             };
             Ok(Reply::new(listed(node, &conn)?, text))
         }
+        ConnectionRequest::Upgrade(request) => super::upgrade::handle(node, request).await,
+        ConnectionRequest::History { name } => super::upgrade::history(node, &name),
         ConnectionRequest::Delete { name } => {
             let conn = by_name(node, &name)?;
             sync.delete_connection(&conn.id, |tx| {

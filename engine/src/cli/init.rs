@@ -65,6 +65,9 @@ impl InitArgs {
             max_attachment_mib: 100,
             tls_cert: self.tls_cert,
             tls_key: self.tls_key,
+            require_signed_rules: false,
+            trusted_keys: Vec::new(),
+            history_len: 100,
         };
         dir.init(&config, self.force)
             .map_err(|e| CliError::failed("config", e.to_string()))?;

@@ -116,6 +116,7 @@ impl IssueCommand {
                     status,
                     priority,
                     labels: None,
+                    fields: Default::default(),
                 };
                 if changes.is_empty() {
                     return Err(CliError::failed(

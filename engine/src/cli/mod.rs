@@ -13,6 +13,7 @@ pub mod issue;
 pub mod project;
 mod rules;
 mod serve;
+mod upgrade;
 pub mod status;
 pub mod sync;
 

@@ -204,6 +204,7 @@ pub fn initiate(
         state: State::Pending,
         initiator: true,
         created: now_rfc3339(),
+        rules_sha256: None,
     };
     let invitation = Invitation {
         connection: conn.id.clone(),
@@ -329,6 +330,7 @@ pub fn prepare_accept(
                 state: State::Pending,
                 initiator: false,
                 created: now_rfc3339(),
+                rules_sha256: None,
             };
             let key = ConnectionKey::generate();
             let secrets = Secrets {

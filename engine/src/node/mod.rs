@@ -7,6 +7,7 @@
 //! and last exchange). The loops are `serve`'s; requests are `admin`'s; what
 //! each request does is its command file's in `cli/`.
 
+pub mod scripts;
 pub mod serve;
 
 use std::collections::HashMap;
@@ -85,7 +86,7 @@ pub struct Node {
     pub serving: bool,
     insecure: std::sync::atomic::AtomicBool,
     links: Mutex<HashMap<String, LinkStatus>>,
-    sync: Mutex<Option<Arc<SyncNode<NodeTracker>>>>,
+    sync: Mutex<Option<(Arc<SyncNode<NodeTracker>>, RulesHost)>>,
 }
 
 /// A node that cannot open.
@@ -131,9 +132,20 @@ impl Node {
     /// The pipeline, with the Basic rules loaded (on first use: a command
     /// that only reads issues never starts the rules host).
     pub fn sync(&self) -> Result<Arc<SyncNode<NodeTracker>>, crate::rules::RulesError> {
+        Ok(self.sync_and_host()?.0)
+    }
+
+    /// The rules host the pipeline's components run on.
+    pub fn rules_host(&self) -> Result<RulesHost, crate::rules::RulesError> {
+        Ok(self.sync_and_host()?.1)
+    }
+
+    fn sync_and_host(
+        &self,
+    ) -> Result<(Arc<SyncNode<NodeTracker>>, RulesHost), crate::rules::RulesError> {
         let mut slot = self.sync.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(sync) = &*slot {
-            return Ok(sync.clone());
+        if let Some(pair) = &*slot {
+            return Ok(pair.clone());
         }
         let secret = self.dir.secret().map_err(|e| {
             crate::rules::RulesError::Host(format!("cannot read the node secret: {e}"))
@@ -147,8 +159,24 @@ impl Node {
             self.tracker.clone(),
             rules,
         ));
-        *slot = Some(sync.clone());
-        Ok(sync)
+        sync.set_history_len(self.config.history_len);
+        // Script components load now: one that no longer passes (tampered
+        // file, trust policy) fails its connection's issues with the reason.
+        let connections = sync
+            .connections()
+            .map_err(|e| crate::rules::RulesError::Host(e.to_string()))?;
+        for conn in connections
+            .iter()
+            .filter(|c| c.mode == crate::connection::Mode::Script)
+        {
+            let loaded = scripts::load(self, &host, conn);
+            if let Err(reason) = &loaded {
+                tracing::error!(connection = conn.name, "script rules not loaded: {reason}");
+            }
+            sync.set_script(&conn.id, loaded);
+        }
+        *slot = Some((sync.clone(), host.clone()));
+        Ok((sync, host))
     }
 
     /// Plain HTTP off loopback is allowed (`tandem serve --insecure`).

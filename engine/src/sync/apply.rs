@@ -61,12 +61,17 @@ impl<T: Tracker> SyncNode<T> {
                 default_issue_type: project.default_issue_type.clone(),
             },
         };
-        let mut update = self.rules.incoming(
+        let mut update = self.rules_for(&conn)?.incoming(
             &ctx,
             replica,
             previous.as_ref(),
             local.as_ref().map(|l| &l.issue),
         )?;
+        if local_id.is_none() && update == Update::default() {
+            // The rules want nothing of a new remote issue here (a one-way
+            // side, or a filter): no issue is created, and it is not an error.
+            return done(self);
+        }
         if let (Some(local), Some(previous)) = (&local, &previous) {
             // Both sides changed the same field since the last exchange: the
             // later edit by the trackers' clocks wins, the node name breaks a
@@ -94,6 +99,7 @@ impl<T: Tracker> SyncNode<T> {
             status: update.status.clone(),
             priority: update.priority.clone(),
             labels: update.labels.clone(),
+            fields: update.fields.clone(),
         };
         let local_id = match local_id {
             Some(id) => id,
@@ -248,7 +254,7 @@ impl<T: Tracker> SyncNode<T> {
         twins.origin_key = after.issue.key.clone();
         let mut own_ctx = ctx.clone();
         own_ctx.first_sync = false;
-        let mut left = self.rules.outgoing(&own_ctx, &after.issue)?;
+        let mut left = self.rules_for(&conn)?.outgoing(&own_ctx, &after.issue)?;
         normalise(&mut left);
         let before: Option<Replica> =
             self.read(|tx| state::get(tx, state::LAST_SENT, &key(&conn.id, &local_id)))?;

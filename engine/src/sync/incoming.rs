@@ -32,7 +32,7 @@ impl<T: Tracker> SyncNode<T> {
                 }
                 state::put(tx, state::INBOX, &inbox_key(envelope), envelope)?;
                 if matches!(envelope.body, Body::Replica { .. }) {
-                    state::remember(tx, "received", envelope)?;
+                    state::remember(tx, "received", envelope, self.history_len())?;
                 }
                 high = envelope.seq;
                 state::set_counter(tx, &mark, high)?;

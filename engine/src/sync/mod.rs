@@ -71,6 +71,10 @@ pub struct Connection {
     pub initiator: bool,
     #[serde(default)]
     pub created: String,
+    /// Script mode: the sha256 of the component installed by `upgrade`; a
+    /// component file that does not match is not loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules_sha256: Option<String>,
 }
 
 /// The twin of a local issue on a connection.
@@ -169,7 +173,14 @@ pub struct SyncNode<T> {
     name: String,
     store: Store,
     tracker: T,
-    rules: RulesComponent,
+    /// The Basic rules: every connection in Basic mode runs them.
+    basic: RulesComponent,
+    /// Script components by connection id, or why one cannot run (then that
+    /// connection's issues fail with the reason; never a silent fallback to
+    /// Basic, which could send what the script keeps home).
+    scripts: std::sync::RwLock<std::collections::HashMap<String, Result<RulesComponent, String>>>,
+    /// How many replicas each way a connection keeps for dry runs.
+    history_len: std::sync::atomic::AtomicU64,
 }
 
 impl<T: Tracker> SyncNode<T> {
@@ -179,7 +190,49 @@ impl<T: Tracker> SyncNode<T> {
             name: name.into(),
             store,
             tracker,
-            rules,
+            basic: rules,
+            scripts: Default::default(),
+            history_len: state::HISTORY_LEN.into(),
+        }
+    }
+
+    /// Keeps the last `n` replicas each way per connection (default 100).
+    pub fn set_history_len(&self, n: u64) {
+        self.history_len
+            .store(n.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn history_len(&self) -> u64 {
+        self.history_len.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sets the script component of a connection in Script mode (or why it
+    /// cannot be loaded).
+    pub fn set_script(&self, connection: &str, component: Result<RulesComponent, String>) {
+        self.scripts
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(connection.into(), component);
+    }
+
+    /// The rules a connection runs on this side.
+    pub fn rules_for(&self, conn: &Connection) -> Result<RulesComponent, SyncError> {
+        if conn.mode == Mode::Basic {
+            return Ok(self.basic.clone());
+        }
+        let scripts = self.scripts.read().unwrap_or_else(|p| p.into_inner());
+        match scripts.get(&conn.id) {
+            Some(Ok(component)) => Ok(component.clone()),
+            Some(Err(reason)) => Err(RulesError::Rejected {
+                component: format!("the script rules of `{}`", conn.name),
+                reason: reason.clone(),
+            }
+            .into()),
+            None => Err(RulesError::Rejected {
+                component: format!("the script rules of `{}`", conn.name),
+                reason: "not loaded".into(),
+            }
+            .into()),
         }
     }
 

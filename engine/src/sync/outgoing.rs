@@ -147,7 +147,11 @@ impl<T: Tracker> SyncNode<T> {
                 default_issue_type: project.default_issue_type.clone(),
             },
         };
-        match self.rules.outgoing(&ctx, &issue.issue) {
+        let rules = match self.rules_for(conn) {
+            Ok(rules) => rules,
+            Err(e) => return Outcome::Failed(e),
+        };
+        match rules.outgoing(&ctx, &issue.issue) {
             Ok(mut replica) => {
                 normalise(&mut replica);
                 Outcome::Send(Box::new(replica), issue.updated.clone())
@@ -221,7 +225,7 @@ impl<T: Tracker> SyncNode<T> {
             body,
         };
         if matches!(envelope.body, Body::Replica { .. }) {
-            state::remember(tx, "sent", &envelope)?;
+            state::remember(tx, "sent", &envelope, self.history_len())?;
         }
         state::put(tx, state::OUTBOX, &seq_key(conn, seq), &envelope)
     }

@@ -172,12 +172,18 @@ pub(crate) fn remember(
     tx: &WriteTransaction,
     direction: &str,
     envelope: &super::Envelope,
+    keep: u64,
 ) -> Result<(), SyncError> {
     let scope = format!("{}\0{direction}", envelope.connection);
     let n = bump(tx, &format!("history:{scope}"))?;
     put(tx, HISTORY, &seq_key(&scope, n), envelope)?;
-    if n > HISTORY_LEN {
-        remove(tx, HISTORY, &seq_key(&scope, n - HISTORY_LEN))?;
+    // Older entries go; scanning from the oldest copes with a shrunk `keep`.
+    let prefix = seq_key(&scope, 0);
+    let prefix = &prefix[..prefix.len() - 20];
+    let held: Vec<(String, serde_json::Value)> = scan(tx, HISTORY, prefix, usize::MAX)?;
+    let excess = held.len().saturating_sub(keep as usize);
+    for (key, _) in held.into_iter().take(excess) {
+        remove(tx, HISTORY, &key)?;
     }
     Ok(())
 }

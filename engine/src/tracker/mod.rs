@@ -65,6 +65,9 @@ pub struct FieldChanges {
     pub status: Option<String>,
     pub priority: Option<String>,
     pub labels: Option<Vec<String>>,
+    /// Custom fields to set (others stay as they are).
+    #[serde(default, skip_serializing_if = "crate::model::Fields::is_empty")]
+    pub fields: crate::model::Fields,
 }
 
 impl FieldChanges {

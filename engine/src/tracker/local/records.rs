@@ -228,6 +228,9 @@ impl LocalTracker {
             if let Some(labels) = &c.labels {
                 i.labels.clone_from(labels);
             }
+            for (name, value) in &c.fields {
+                i.fields.insert(name.clone(), value.clone());
+            }
             Ok(())
         })
     }
