@@ -180,3 +180,58 @@ fn upgrades_that_cannot_be_are_refused_and_change_nothing() {
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("not the component installed"), "{}", run.stderr);
 }
+
+#[test]
+fn rules_new_builds_outside_the_repository_and_its_own_tests_pass() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("acme-rules");
+    let run = tandem(root.path(), &["rules", "new", dir.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for file in ["Cargo.toml", "src/lib.rs", "src/basic.rs", "wit/rules.wit", "fixtures/issue.json", "tests/rules.rs", "README.md"] {
+        assert!(dir.join(file).exists(), "{file} missing");
+    }
+    // The scaffold's own test suite: it builds the component for
+    // wasm32-wasip2 and runs it through this tandem.
+    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["test", "--quiet"])
+        .current_dir(&dir)
+        .env("TANDEM", tandem_tests::tandem_bin())
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the scaffold's tests failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Its component upgrades a connection like any other.
+    let wasm = dir.join("target/component/wasm32-wasip2/release/acme_rules.wasm");
+    assert!(wasm.exists());
+    let run = tandem(root.path(), &["rules", "test", "outgoing", "--rules", wasm.to_str().unwrap(), "--issue", repo_root().join("examples/basic/issue.json").to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // A second `rules new` into the same place is refused.
+    let again = tandem(root.path(), &["rules", "new", dir.to_str().unwrap()]);
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("not empty"), "{}", again.stderr);
+}
+
+/// `tandem:rules@1.0.0` is released with Script mode: from now on a change
+/// is a new version in a new file with a host adapter (DESIGN.md "Rules
+/// components"), never an edit of this one.
+#[test]
+fn the_released_contract_is_frozen() {
+    let bytes = std::fs::read(repo_root().join("wit/rules.wit")).unwrap();
+    let sha = sha256_hex(&bytes);
+    assert_eq!(
+        sha, "9e11721ba13229bb35bad2f3f182644dbdbe29527bed9d7cc300af39847c6584",
+        "wit/rules.wit (tandem:rules@1.0.0) changed: released contracts are frozen; add a new version instead"
+    );
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    tandem::transport::auth::sha256_hex(bytes)
+}

@@ -12,6 +12,7 @@ mod input;
 pub mod issue;
 pub mod project;
 mod rules;
+mod rules_new;
 mod serve;
 mod upgrade;
 pub mod status;

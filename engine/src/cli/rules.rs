@@ -33,6 +33,11 @@ pub enum RulesCommand {
         #[arg(short = 'o', long = "out", value_name = "OUT.wasm")]
         output: PathBuf,
     },
+    /// Start a rules crate from the Basic rules (builds outside this repository).
+    New {
+        /// Where to create it (must not exist, or be empty).
+        dir: PathBuf,
+    },
     /// Check that a component is signed by a public key.
     Verify {
         /// The public key (KEYFILE.pub).
@@ -150,6 +155,7 @@ impl RulesCommand {
                 );
                 Ok(())
             }
+            RulesCommand::New { dir } => super::rules_new::run(&dir, json),
             RulesCommand::Verify { public_key, input } => {
                 let keys = TrustedKeys::from_files(std::slice::from_ref(&public_key))?;
                 let bytes = read_component(&input)?;
