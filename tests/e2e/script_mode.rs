@@ -235,3 +235,25 @@ fn the_released_contract_is_frozen() {
 fn sha256_hex(bytes: &[u8]) -> String {
     tandem::transport::auth::sha256_hex(bytes)
 }
+
+/// A second language: `examples/js-rules` (JavaScript, componentize-js) runs
+/// under the same import rules and default limits. `scripts/test` builds it
+/// when npm is at hand and names it in `TANDEM_JS_EXAMPLE`.
+#[test]
+fn the_javascript_example_runs_under_the_same_rules() {
+    let Some(js) = std::env::var_os("TANDEM_JS_EXAMPLE") else {
+        eprintln!("note: TANDEM_JS_EXAMPLE is not set (scripts/test builds it when npm is at hand): skipped");
+        return;
+    };
+    let js = std::path::PathBuf::from(js);
+    assert!(js.exists(), "TANDEM_JS_EXAMPLE names {}, which does not exist", js.display());
+    let js = js.to_str().unwrap();
+    let fixtures = "examples/service-desk/fixtures";
+    let replica = rules_test(&["rules", "test", "outgoing", "--rules", js, "--issue", &format!("{fixtures}/issue.json"), "--context", &format!("{fixtures}/context.json")]);
+    let ids: Vec<&str> = replica["comments"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["501"], "internal comments stay home: {replica}");
+    assert!(replica.get("status").is_none());
+    let update = rules_test(&["rules", "test", "incoming", "--rules", js, "--replica", &format!("{fixtures}/replica.json"), "--context", &format!("{fixtures}/context.json")]);
+    assert_eq!(update["summary"], "Printer on fire");
+    assert_eq!(update["comments"][0]["internal"], false);
+}
