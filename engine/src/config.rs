@@ -81,6 +81,12 @@ pub struct NodeConfig {
     /// Public key files (from `tandem rules keygen`) trusted to sign rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trusted_keys: Vec<PathBuf>,
+    /// The Redmine this node serves (`tracker = "redmine"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redmine: Option<TrackerAccess>,
+    /// The Jira this node serves (`tracker = "jira"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jira: Option<TrackerAccess>,
     /// How many replicas each way a connection keeps for `upgrade --dry-run`.
     #[serde(default = "default_history_len")]
     pub history_len: u64,
@@ -88,6 +94,43 @@ pub struct NodeConfig {
 
 fn default_history_len() -> u64 {
     100
+}
+
+/// Where a tracker is and where its secret comes from: an environment
+/// variable or a file, never the config or the command line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackerAccess {
+    pub url: String,
+    /// The environment variable that holds the API key or token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_env: Option<String>,
+    /// A file (mode 0600) that holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<PathBuf>,
+    /// Jira: the user for Basic auth (the secret is then the password);
+    /// without it the secret is a Personal Access Token (Bearer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Jira: each project's default issue type, which Jira's REST API does
+    /// not tell (`OPS = "Task"`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub default_issue_types: std::collections::BTreeMap<String, String>,
+}
+
+impl TrackerAccess {
+    /// Reads the secret; the error names where it looked, never the value.
+    pub fn secret(&self) -> Result<String, String> {
+        if let Some(file) = &self.secret_file {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read the tracker secret from {}: {e}", file.display()))?;
+            return Ok(text.trim().to_string());
+        }
+        let var = self.secret_env.as_deref().unwrap_or("TANDEM_TRACKER_SECRET");
+        std::env::var(var)
+            .map(|v| v.trim().to_string())
+            .map_err(|_| format!("the tracker secret is read from the environment variable {var}, which is not set"))
+    }
 }
 
 impl NodeConfig {

@@ -7,10 +7,12 @@ mod cli;
 mod crash;
 mod determinism;
 mod hostile;
+mod jira;
 mod local_tracker;
 mod network;
 mod operations;
 mod pipeline;
+mod redmine;
 mod script_mode;
 mod tampering;
 

@@ -1,8 +1,10 @@
 //! Support for tandem's end-to-end tests: where the `tandem` binary and the
 //! guest components are, and a way to run the CLI as a person would.
 
+pub mod jira;
 pub mod node;
 pub mod pair;
+pub mod redmine;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -30,8 +30,14 @@ impl NodeProc {
     /// `tandem init` in `root/name`; public when `public` (listening on a
     /// free loopback port), private otherwise.
     pub fn init(root: &Path, name: &str, public: bool) -> NodeProc {
+        Self::init_with(root, name, public, &[])
+    }
+
+    /// [`NodeProc::init`] with more `tandem init` arguments (a tracker).
+    pub fn init_with(root: &Path, name: &str, public: bool, extra: &[&str]) -> NodeProc {
         let data = root.join(name);
         let mut args = vec!["init".to_string(), "--name".into(), name.into()];
+        args.extend(extra.iter().map(|a| a.to_string()));
         let url = public.then(|| {
             let port = free_port();
             args.extend(["--listen".into(), format!("127.0.0.1:{port}")]);
@@ -120,6 +126,41 @@ impl NodeProc {
             assert!(started.elapsed() < Duration::from_secs(60), "{} did not start:\n{}", self.name, self.log());
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Removes an environment variable set with [`NodeProc::env`].
+    pub fn clear_env(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
+    }
+
+    /// Starts `tandem serve` without waiting for it (it may exit at once,
+    /// at a failpoint).
+    pub fn start_allowing_exit(&mut self) {
+        assert!(self.child.is_none(), "{} already runs", self.name);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.data.join("serve.log")).expect("log file");
+        let mut cmd = Command::new(tandem_bin());
+        cmd.arg("--data").arg(&self.data).arg("serve").env_remove("TANDEM_DATA")
+            .stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        self.child = Some(cmd.spawn().expect("tandem serve"));
+    }
+
+    /// Waits for the node to exit; its exit code, or `None` if it still runs
+    /// after `timeout` (then it is stopped).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let started = Instant::now();
+        while started.elapsed() < timeout {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = child.wait();
+        None
     }
 
     /// Stops the node with SIGTERM and waits for a clean exit.

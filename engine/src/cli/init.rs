@@ -28,6 +28,27 @@ pub struct InitArgs {
     /// The certificate's private key (PEM).
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// The Redmine's URL (with --tracker redmine).
+    #[arg(long, value_name = "URL", required_if_eq("tracker", "redmine"))]
+    redmine_url: Option<String>,
+    /// The Jira's base URL (with --tracker jira), e.g. https://jira.acme.example.
+    #[arg(long, value_name = "URL", required_if_eq("tracker", "jira"))]
+    jira_url: Option<String>,
+    /// Jira user for Basic auth; the secret is then the password. Without it
+    /// the secret is a Personal Access Token.
+    #[arg(long, value_name = "USER", requires = "jira_url")]
+    jira_user: Option<String>,
+    /// A Jira project's default issue type, which Jira's REST API does not
+    /// tell (repeatable): --default-issue-type OPS=Task.
+    #[arg(long, value_name = "PROJECT=TYPE", requires = "jira_url")]
+    default_issue_type: Vec<String>,
+    /// The environment variable holding the tracker's API key or token
+    /// (default TANDEM_TRACKER_SECRET). Never give the secret itself here.
+    #[arg(long, value_name = "VAR", conflicts_with = "secret_file")]
+    secret_env: Option<String>,
+    /// A file holding the tracker's API key or token.
+    #[arg(long, value_name = "FILE")]
+    secret_file: Option<PathBuf>,
     /// Rewrite the config of an existing node (its secret and data are kept).
     #[arg(long)]
     force: bool,
@@ -35,15 +56,34 @@ pub struct InitArgs {
 
 impl InitArgs {
     pub fn run(self, data: Option<PathBuf>, json: bool) -> Result<(), CliError> {
-        if self.tracker != TrackerKind::Local {
-            return Err(CliError::failed(
-                "usage",
-                format!(
-                    "the {} connector is not built yet; use --tracker local",
-                    self.tracker
-                ),
-            ));
+        let mut default_issue_types = std::collections::BTreeMap::new();
+        for pair in &self.default_issue_type {
+            let Some((project, kind)) = pair.split_once('=') else {
+                return Err(CliError::usage(format!(
+                    "--default-issue-type {pair}: expected PROJECT=TYPE, e.g. OPS=Task"
+                )));
+            };
+            default_issue_types.insert(project.trim().to_string(), kind.trim().to_string());
         }
+        let access = |url: String| crate::config::TrackerAccess {
+            url,
+            secret_env: self.secret_env.clone(),
+            secret_file: self.secret_file.clone(),
+            user: None,
+            default_issue_types: Default::default(),
+        };
+        let redmine = match self.tracker {
+            TrackerKind::Redmine => self.redmine_url.clone().map(access),
+            _ => None,
+        };
+        let jira = match self.tracker {
+            TrackerKind::Jira => self.jira_url.clone().map(|url| crate::config::TrackerAccess {
+                user: self.jira_user.clone(),
+                default_issue_types,
+                ..access(url)
+            }),
+            _ => None,
+        };
         let dir = DataDir::new(data).map_err(|e| CliError::failed("usage", e.to_string()))?;
         std::fs::create_dir_all(dir.root()).map_err(|e| {
             CliError::failed("io", format!("cannot create {}: {e}", dir.root().display()))
@@ -68,6 +108,8 @@ impl InitArgs {
             require_signed_rules: false,
             trusted_keys: Vec::new(),
             history_len: 100,
+            redmine,
+            jira,
         };
         dir.init(&config, self.force)
             .map_err(|e| CliError::failed("config", e.to_string()))?;

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use super::CliError;
 use super::input::read_capped;
 use crate::admin::{Reply, Request};
-use crate::config::TrackerKind;
 use crate::node::Node;
 use crate::tracker::local::{LocalTracker, MAX_ATTACHMENT_BYTES};
 use crate::tracker::{FieldChanges, NewIssue, TrackedIssue};
@@ -156,16 +155,15 @@ impl IssueCommand {
 
 /// The embedded tracker, or a clear error on a node that serves another.
 pub(crate) fn local_tracker(node: &Node) -> Result<&LocalTracker, CliError> {
-    if node.config.tracker != TrackerKind::Local {
-        return Err(CliError::failed(
+    node.tracker.local().ok_or_else(|| {
+        CliError::failed(
             "usage",
             format!(
                 "this node serves a {} tracker; `tandem project` and `tandem issue` work on the embedded `local` tracker only (use the tracker's own UI)",
                 node.config.tracker
             ),
-        ));
-    }
-    Ok(&node.tracker)
+        )
+    })
 }
 
 pub fn handle(node: &Node, request: IssueRequest) -> Result<Reply, CliError> {

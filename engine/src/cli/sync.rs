@@ -85,7 +85,7 @@ pub async fn handle(node: &Arc<Node>, request: SyncRequest, progress: Progress) 
     let reply = match request {
         SyncRequest::Issue { connection, issue } => {
             let conn = by_name(node, &connection)?;
-            let found = node.tracker.find(&issue)?;
+            let found = node.tracker.resolve(&issue).await?;
             let queued = sync.queue_issue(&conn.id, &found.id, true).await.map_err(failed)?;
             let text = if queued {
                 format!("{issue} queued on `{connection}`")
@@ -102,7 +102,7 @@ pub async fn handle(node: &Arc<Node>, request: SyncRequest, progress: Progress) 
                     format!("`{connection}` has no trigger to say which issues to sync; set one with `tandem connection trigger {connection} QUERY`"),
                 ));
             };
-            let issues: Vec<_> = node.tracker.list(None)?.into_iter().filter(|i| trigger.matches(i)).collect();
+            let issues: Vec<_> = node.tracker.all().await?.into_iter().filter(|i| trigger.matches(i)).collect();
             let total = issues.len() as u64;
             progress(0, total);
             let (mut queued, mut failures) = (0u64, Vec::new());
@@ -126,7 +126,7 @@ pub async fn handle(node: &Arc<Node>, request: SyncRequest, progress: Progress) 
         }
         SyncRequest::Link { connection, issue, remote } => {
             let conn = by_name(node, &connection)?;
-            let found = node.tracker.find(&issue)?;
+            let found = node.tracker.resolve(&issue).await?;
             sync.link(&conn.id, &found.id, &found.issue.key, &remote).map_err(failed)?;
             sync.queue_issue(&conn.id, &found.id, true).await.map_err(failed)?;
             Reply::new(
@@ -136,7 +136,7 @@ pub async fn handle(node: &Arc<Node>, request: SyncRequest, progress: Progress) 
         }
         SyncRequest::Unlink { connection, issue } => {
             let conn = by_name(node, &connection)?;
-            let found = node.tracker.find(&issue)?;
+            let found = node.tracker.resolve(&issue).await?;
             let unlinked = sync.unlink(&conn.id, &found.id).map_err(failed)?;
             if !unlinked {
                 return Err(CliError::failed("not_found", format!("{issue} is not synced on `{connection}`")));

@@ -20,13 +20,15 @@ use crate::config::{DataDir, NodeConfig, TrackerKind};
 use crate::rules::{CompileCache, RulesHost};
 use crate::store::Store;
 use crate::sync::SyncNode;
+use crate::tracker::any::AnyTracker;
+use crate::tracker::jira::{Auth as JiraAuth, JiraTracker};
 use crate::tracker::local::LocalTracker;
+use crate::tracker::redmine::RedmineTracker;
 use crate::transport::auth::Freshness;
 use crate::transport::blobs::BlobStore;
 
-/// The tracker a node drives. Only the embedded one exists so far; the Jira
-/// and Redmine connectors join here.
-pub type NodeTracker = LocalTracker;
+/// The tracker a node drives.
+pub type NodeTracker = AnyTracker;
 
 /// How the loops wake each other.
 pub struct Signals {
@@ -106,13 +108,37 @@ impl Node {
     pub fn open(dir: DataDir, serving: bool) -> Result<Arc<Node>, OpenError> {
         let config = dir.config()?;
         let store = Store::open(&dir.store_path())?;
-        if config.tracker != TrackerKind::Local {
-            return Err(OpenError::Tracker(format!(
-                "the {} connector is not built yet",
-                config.tracker
-            )));
-        }
-        let tracker = LocalTracker::new(store.clone(), &dir.attachments_dir(), &config.name);
+        let tracker = match config.tracker {
+            TrackerKind::Local => AnyTracker::Local(LocalTracker::new(
+                store.clone(),
+                &dir.attachments_dir(),
+                &config.name,
+            )),
+            TrackerKind::Redmine => {
+                let access = config.redmine.as_ref().ok_or_else(|| {
+                    OpenError::Tracker("tandem.toml has no [redmine] section; run `tandem init --force --tracker redmine --redmine-url URL`".into())
+                })?;
+                let secret = access.secret().map_err(OpenError::Tracker)?;
+                AnyTracker::Redmine(
+                    RedmineTracker::new(&access.url, secret)
+                        .map_err(|e| OpenError::Tracker(e.to_string()))?,
+                )
+            }
+            TrackerKind::Jira => {
+                let access = config.jira.as_ref().ok_or_else(|| {
+                    OpenError::Tracker("tandem.toml has no [jira] section; run `tandem init --force --tracker jira --jira-url URL`".into())
+                })?;
+                let secret = access.secret().map_err(OpenError::Tracker)?;
+                let auth = match &access.user {
+                    Some(user) => JiraAuth::Basic { user: user.clone(), password: secret },
+                    None => JiraAuth::Bearer(secret),
+                };
+                AnyTracker::Jira(
+                    JiraTracker::new(&access.url, auth, access.default_issue_types.clone(), config.max_attachment_bytes())
+                        .map_err(|e| OpenError::Tracker(e.to_string()))?,
+                )
+            }
+        };
         let blobs = BlobStore::new(&dir.root().join("blobs"));
         Ok(Arc::new(Node {
             dir,

@@ -81,6 +81,7 @@ impl<T: Tracker> SyncNode<T> {
                     None => groups.push(vec![item]),
                 }
             }
+            let batch_guard = self.writing.read().await;
             let outcomes = futures::future::join_all(groups.into_iter().map(|group| async move {
                 let mut done = Vec::new();
                 for (inbox_key, envelope) in group {
@@ -94,6 +95,7 @@ impl<T: Tracker> SyncNode<T> {
                 done
             }))
             .await;
+            drop(batch_guard);
             for (inbox_key, envelope, outcome) in outcomes.into_iter().flatten() {
                 match outcome {
                     Ok(()) => report.applied += 1,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::state::{self, key};
 use super::{IssueTwin, SyncError, SyncNode};
-use crate::tracker::{Mark, Marked, NewIssue, Tracker};
+use crate::tracker::{Mark, MarkHint, Marked, NewIssue, Tracker};
 
 /// A tracker create in flight, recorded before the call.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -16,6 +16,9 @@ pub(super) struct Intent {
     remote_issue: String,
     remote_key: String,
     what: Creating,
+    /// What the write creates, for trackers that find it by content.
+    #[serde(default)]
+    hint: MarkHint,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,6 +57,7 @@ impl<T: Tracker> SyncNode<T> {
             remote_issue: remote_issue.into(),
             remote_key: remote_key.into(),
             what,
+            hint: MarkHint::default(),
         }
     }
 
@@ -67,8 +71,11 @@ impl<T: Tracker> SyncNode<T> {
     ) -> Result<String, SyncError> {
         let mark = mark_of(intent);
         let pending: Option<Intent> = self.read(|tx| state::get(tx, state::INTENTS, &mark.0))?;
-        if pending.is_some() {
-            if let Some(found) = self.tracker.find_mark(&mark).await? {
+        let mut intent = intent.clone();
+        intent.hint = hint_of(&create);
+        let intent = &intent;
+        if let Some(pending) = pending {
+            if let Some(found) = self.tracker.find_mark(&mark, &pending.hint).await? {
                 return Ok(marked_id(found));
             }
         } else if self.tracker.shares_store() {
@@ -111,7 +118,10 @@ impl<T: Tracker> SyncNode<T> {
             self.write(|tx| state::scan(tx, state::INTENTS, "", usize::MAX))?;
         let mut resolved = 0;
         for (mark, intent) in open {
-            let found = self.tracker.find_mark(&Mark(mark.clone())).await?;
+            let found = self
+                .tracker
+                .find_mark(&Mark(mark.clone()), &intent.hint)
+                .await?;
             self.write(|tx| {
                 let conn = &intent.connection;
                 match (&intent.what, found) {
@@ -158,6 +168,35 @@ pub(super) fn mark_of(intent: &Intent) -> Mark {
         "tandem:{}:{}:{what}",
         intent.connection, intent.remote_issue
     ))
+}
+
+fn hint_of(create: &Create<'_>) -> MarkHint {
+    let since = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    match create {
+        Create::Issue(new) => MarkHint {
+            project: new.project.clone(),
+            text: new.summary.clone(),
+            since,
+            ..MarkHint::default()
+        },
+        Create::Comment { issue, body, .. } => MarkHint {
+            issue: Some(issue.to_string()),
+            text: body.to_string(),
+            since,
+            ..MarkHint::default()
+        },
+        Create::Attachment {
+            issue,
+            filename,
+            bytes,
+        } => MarkHint {
+            issue: Some(issue.to_string()),
+            text: filename.to_string(),
+            size: Some(bytes.len() as u64),
+            since,
+            ..MarkHint::default()
+        },
+    }
 }
 
 fn marked_id(marked: Marked) -> String {

@@ -181,6 +181,11 @@ pub struct SyncNode<T> {
     scripts: std::sync::RwLock<std::collections::HashMap<String, Result<RulesComponent, String>>>,
     /// How many replicas each way a connection keeps for dry runs.
     history_len: std::sync::atomic::AtomicU64,
+    /// Apply batches hold it shared, a watcher pass alone: a tracker that
+    /// keeps no sync marks (Redmine) would otherwise show the watcher an
+    /// issue the sync just created before its twin is recorded, and it
+    /// would go back to the peer as a new one.
+    writing: tokio::sync::RwLock<()>,
 }
 
 impl<T: Tracker> SyncNode<T> {
@@ -193,6 +198,7 @@ impl<T: Tracker> SyncNode<T> {
             basic: rules,
             scripts: Default::default(),
             history_len: state::HISTORY_LEN.into(),
+            writing: Default::default(),
         }
     }
 

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use futures::StreamExt;
+
 use super::state::{self, key, seq_key};
 use super::{Body, Connection, Envelope, IssueTwin, SyncError, SyncNode, normalise};
 use crate::model::{Context, Project, Replica};
@@ -12,6 +14,8 @@ const WATCHER_CURSOR: &str = "watcher";
 /// A watcher page with fewer changes than this is people at work, not an
 /// import or a bulk edit: its envelopes jump the receiver's queue.
 const URGENT_BELOW: usize = 32;
+/// Issue reads a watcher pass keeps in flight.
+const READ_AHEAD: usize = 8;
 
 /// What one outgoing step decided for an issue on a connection.
 enum Outcome {
@@ -35,6 +39,7 @@ impl<T: Tracker> SyncNode<T> {
     /// replicas. The cursor moves in the same transaction as the outbox
     /// appends, so a crash repeats the pass rather than losing it.
     pub async fn poll(&self) -> Result<PollReport, SyncError> {
+        let _alone = self.writing.write().await;
         // A create that crashed before its twin was recorded must be resolved
         // first, or the watcher would take the new issue for a local one.
         self.reconcile_intents().await?;
@@ -46,13 +51,25 @@ impl<T: Tracker> SyncNode<T> {
                 .map(crate::tracker::Cursor);
             let changes = self.tracker.changed_since(cursor.as_ref()).await?;
             if changes.issues.is_empty() {
+                // A first poll of a remote tracker only marks where "now" is.
+                if cursor.as_ref() != Some(&changes.cursor) && !changes.cursor.0.is_empty() {
+                    self.write(|tx| state::set_cursor(tx, WATCHER_CURSOR, &changes.cursor.0))?;
+                }
                 return Ok(report);
             }
             report.changed += changes.issues.len();
             let mut projects = HashMap::new();
             let mut decided = Vec::new();
-            for id in &changes.issues {
-                let issue = match self.tracker.read_issue(id).await {
+            // Reads go out several at a time (a remote tracker's latency
+            // dominates); decisions stay in the tracker's order.
+            let tracker = &self.tracker;
+            let reads: Vec<_> = futures::stream::iter(changes.issues.clone())
+                .map(|id| async move { tracker.read_issue(&id).await })
+                .buffered(READ_AHEAD)
+                .collect()
+                .await;
+            for (id, read) in changes.issues.iter().zip(reads) {
+                let issue = match read {
                     Ok(issue) => Some(issue),
                     Err(TrackerError::NotFound(_)) => None,
                     Err(e) => return Err(e.into()),

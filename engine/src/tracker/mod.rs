@@ -1,5 +1,6 @@
 //! Trackers: the [`Tracker`] trait every connector implements, and the
-//! connectors (`local` now; `jira` and `redmine` to come).
+//! connectors: `local` (embedded), `jira` (Server/Data Center REST v2) and
+//! `redmine`; `any` is the one a node's config names.
 //!
 //! The sync pipeline sees only this trait. Issues are addressed by the
 //! tracker's own id ([`IssueId`]), never by the key a person sees: a Jira key
@@ -7,7 +8,10 @@
 //! so that, after a crash between a tracker write and its twin record, the
 //! write can be found again instead of made twice.
 
+pub mod any;
+pub mod jira;
 pub mod local;
+pub mod redmine;
 
 use std::future::Future;
 use std::time::Duration;
@@ -76,6 +80,28 @@ impl FieldChanges {
     }
 }
 
+/// What a marked write was to create, kept with its intent: a tracker that
+/// cannot store a mark (Redmine, without admin changes) finds the write by
+/// its author, time and content instead.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MarkHint {
+    /// The project an issue was created in.
+    #[serde(default)]
+    pub project: String,
+    /// The issue a comment or attachment was added to.
+    #[serde(default)]
+    pub issue: Option<IssueId>,
+    /// The summary, comment body or file name written.
+    #[serde(default)]
+    pub text: String,
+    /// An attachment's size.
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// When the intent was recorded (RFC 3339): the write is no older.
+    #[serde(default)]
+    pub since: String,
+}
+
 /// What carries a given mark.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -111,7 +137,11 @@ pub enum TrackerError {
 
 /// An issue tracker, as the sync pipeline uses it.
 pub trait Tracker: Send + Sync {
-    /// Issues changed after `cursor` (all, from the start, with `None`).
+    /// Issues changed after `cursor`. With `None`, the embedded tracker
+    /// returns every issue from the start; a remote one (Jira, Redmine)
+    /// returns none and a cursor at its newest change: a node that starts
+    /// next to a tracker with years of history does not read all of it
+    /// (existing issues sync through `tandem sync --all`).
     fn changed_since(
         &self,
         cursor: Option<&Cursor>,
@@ -167,6 +197,7 @@ pub trait Tracker: Send + Sync {
     fn find_mark(
         &self,
         mark: &Mark,
+        hint: &MarkHint,
     ) -> impl Future<Output = Result<Option<Marked>, TrackerError>> + Send;
     /// Issue types and the default type of a project.
     fn project(&self, key: &str) -> impl Future<Output = Result<ProjectInfo, TrackerError>> + Send;
