@@ -122,6 +122,19 @@ impl TrackerAccess {
     /// Reads the secret; the error names where it looked, never the value.
     pub fn secret(&self) -> Result<String, String> {
         if let Some(file) = &self.secret_file {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(file)
+                .map_err(|e| format!("cannot read the tracker secret from {}: {e}", file.display()))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(format!(
+                    "the tracker secret {} can be read by other users (mode {:o}); run `chmod 600 {}`",
+                    file.display(),
+                    mode & 0o777,
+                    file.display()
+                ));
+            }
             let text = std::fs::read_to_string(file)
                 .map_err(|e| format!("cannot read the tracker secret from {}: {e}", file.display()))?;
             return Ok(text.trim().to_string());

@@ -11,8 +11,9 @@
 //! - [`model`]: the words as data — `Issue`, `Replica`, `Update`, `Context`.
 //!   One definition each; every other module speaks these.
 //! - [`config`]: a node's data dir and `tandem.toml`.
-//! - [`tracker`]: the `Tracker` trait and the connectors; `local` is the
-//!   embedded tracker kept in the node's own database.
+//! - [`tracker`]: the `Tracker` trait and the connectors: `local` (the
+//!   embedded tracker kept in the node's own database), `jira` (Server/Data
+//!   Center REST v2) and `redmine`; `any` is the one a node's config names.
 //! - [`store`]: the node's redb file and its schema version.
 //! - [`sync`]: the pipeline — watcher, outgoing, outbox, inbox, incoming,
 //!   apply, twins, intents — driven through the `Transport` trait.
@@ -28,9 +29,6 @@
 //! - [`cli`]: the `tandem` command line, one file per command group. Parses
 //!   arguments into requests, answers them on a node, prints; no sync logic
 //!   lives there.
-//!
-//! Still to come, each in its own module as DESIGN.md names them: the
-//! `jira` and `redmine` connectors.
 
 pub mod admin;
 pub mod cli;

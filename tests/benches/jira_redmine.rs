@@ -35,6 +35,7 @@ fn main() {
     let root = tempfile::tempdir().unwrap();
     let token = root.path().join("jira.token");
     std::fs::write(&token, &jira.token).unwrap();
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let mut r = NodeProc::init_with(root.path(), "redmine", true, &["--tracker", "redmine", "--redmine-url", &redmine.url, "--secret-env", "TANDEM_REDMINE_A_KEY"]);
     r.start();
     let mut j = NodeProc::init_with(root.path(), "jira", false, &["--tracker", "jira", "--jira-url", &jira.url, "--secret-file", token.to_str().unwrap()]);

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tandem::tracker::jira::{Auth, JiraTracker};
 use tandem::tracker::{Cursor, FieldChanges, Mark, MarkHint, Marked, NewIssue, Tracker, TrackerError};
 use tandem_tests::jira::{JiraOptions, JiraServer};
+use tandem_tests::drain;
 use tandem_tests::node::{NodeProc, eventually};
 
 const SETTLE: Duration = Duration::from_secs(90);
@@ -20,18 +21,6 @@ fn block<T>(f: impl std::future::Future<Output = T>) -> T {
 fn connector(jira: &JiraServer) -> JiraTracker {
     let defaults = [("OPS".to_string(), "Task".to_string())].into_iter().collect();
     JiraTracker::new(&jira.url, Auth::Bearer(jira.token.clone()), defaults, 100 << 20).unwrap()
-}
-
-/// Drains the change feed; the cursor after everything so far.
-async fn drain(t: &JiraTracker, mut cursor: Option<Cursor>) -> Option<Cursor> {
-    for _ in 0..1000 {
-        let changes = t.changed_since(cursor.as_ref()).await.unwrap();
-        cursor = Some(changes.cursor);
-        if changes.issues.is_empty() {
-            return cursor;
-        }
-    }
-    panic!("the change feed never ends");
 }
 
 #[test]
@@ -74,6 +63,8 @@ fn the_jira_connector_keeps_its_contract() {
         let first: Vec<(String, String, bool)> = read.issue.comments.iter().take(2).map(|c| (c.id.clone(), c.body.clone(), c.internal)).collect();
         assert_eq!(first, [(public.clone(), "public note, edited".to_string(), false), (internal.clone(), "internal note".to_string(), true)]);
         assert_eq!(read.issue.attachments[0].sha256, tandem::transport::auth::sha256_hex(&bytes));
+        assert_eq!(read.issue.comments[0].author, "bob", "the author Jira cannot set is read back from the body");
+        assert_eq!(jira.issues("OPS")[0].comments[0].body, "bob wrote:\npublic note, edited", "an edit keeps who wrote it");
 
         // What a crash recovery looks for: each write by its mark.
         let since = humantime::format_rfc3339_seconds(std::time::SystemTime::now() - Duration::from_secs(60)).to_string();
@@ -270,6 +261,7 @@ fn jira_test_server_answers_follow_atlassians_schema() {
 pub fn jira_node(root: &std::path::Path, name: &str, jira: &JiraServer, public: bool, defaults: &[&str]) -> NodeProc {
     let token = root.join(format!("{name}.token"));
     std::fs::write(&token, &jira.token).unwrap();
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let token = token.to_string_lossy().into_owned();
     let mut args = vec!["--tracker", "jira", "--jira-url", &jira.url, "--secret-file", &token];
     for d in defaults {
@@ -289,6 +281,7 @@ fn local_node(root: &std::path::Path) -> NodeProc {
 fn jira_and_local_sync_under_rate_limiting_with_nothing_lost_or_doubled() {
     let jira = JiraServer::start(JiraOptions { rate_limit_every: Some(5), ..Default::default() });
     jira.project("OPS", &["Bug", "Task", "Story"]);
+    jira.project("ARC", &["Bug"]);
     let root = tempfile::tempdir().unwrap();
     let local = local_node(root.path());
     let mut j = jira_node(root.path(), "globex", &jira, false, &["OPS=Story"]);
@@ -318,7 +311,7 @@ fn jira_and_local_sync_under_rate_limiting_with_nothing_lost_or_doubled() {
     assert_eq!(ops.len(), 4, "no issue doubled in Jira");
     let from_local = ops.iter().find(|i| i.summary == "Local epic").unwrap();
     assert_eq!(from_local.type_id, "10002", "Epic is missing in OPS: the configured default, Story");
-    assert_eq!(from_local.comments.iter().map(|c| c.body.as_str()).collect::<Vec<_>>(), ["from acme"]);
+    assert_eq!(from_local.comments.iter().map(|c| c.body.as_str()).collect::<Vec<_>>(), ["acme wrote:\nfrom acme"], "Jira cannot set the author: the body names it");
     assert!(from_local.comments[0].visibility.is_none(), "arrives public");
     assert!(ops.iter().all(|i| i.comments.len() <= 2), "no comment doubled");
     let sup = local.issues();
@@ -336,6 +329,15 @@ fn jira_and_local_sync_under_rate_limiting_with_nothing_lost_or_doubled() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(jira.issues("OPS").len(), 4);
     assert_eq!(local.issues().len(), 4);
+
+    // Moved to another project, the issue gets a new key; its twin stays.
+    let moved = jira.move_issue(&keys[2], "ARC");
+    jira.comment(&moved, "after the move", false);
+    eventually("the comment on the moved issue reaches its twin", SETTLE, || {
+        local.issues().iter().any(|i| i["summary"] == "Jira issue 2, renamed" && i["comments"].as_array().unwrap().iter().any(|c| c["body"] == "after the move"))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(local.issues().len(), 4, "a new key is not a new issue");
     drop(j);
 }
 
@@ -367,7 +369,7 @@ fn a_crash_after_a_jira_write_makes_no_second_copy() {
     std::thread::sleep(Duration::from_secs(3));
     let ops = jira.issues("OPS");
     assert_eq!(ops.len(), 1, "no second issue");
-    assert_eq!(ops[0].comments.iter().map(|c| c.body.as_str()).collect::<Vec<_>>(), ["a comment"], "no second comment");
+    assert_eq!(ops[0].comments.iter().map(|c| c.body.as_str()).collect::<Vec<_>>(), ["acme wrote:\na comment"], "no second comment");
     assert_eq!(ops[0].attachments.len(), 1, "no second attachment");
 }
 
@@ -382,4 +384,17 @@ pub fn crash_until_settled(node: &mut NodeProc) -> usize {
         crashes += 1;
     }
     crashes
+}
+
+#[test]
+fn a_tracker_secret_others_can_read_is_refused() {
+    let jira = JiraServer::start(JiraOptions::default());
+    let root = tempfile::tempdir().unwrap();
+    let node = jira_node(root.path(), "globex", &jira, false, &[]);
+    let token = root.path().join("globex.token");
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let run = node.cli(&["status"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("can be read by other users") && run.stderr.contains("chmod 600"), "{}", run.stderr);
+    assert!(!run.stderr.contains(&jira.token), "the secret is never printed");
 }

@@ -82,3 +82,19 @@ macro_rules! example {
         std::path::PathBuf::from(env!(concat!("EXAMPLE_", $name)))
     };
 }
+
+/// Drains a tracker's change feed from `cursor`: the cursor after every
+/// change so far. Fails when the feed never ends (the same change forever).
+pub async fn drain<T: tandem::tracker::Tracker>(
+    t: &T,
+    mut cursor: Option<tandem::tracker::Cursor>,
+) -> Option<tandem::tracker::Cursor> {
+    for _ in 0..1000 {
+        let changes = t.changed_since(cursor.as_ref()).await.unwrap();
+        cursor = Some(changes.cursor);
+        if changes.issues.is_empty() {
+            return cursor;
+        }
+    }
+    panic!("the change feed never ends");
+}

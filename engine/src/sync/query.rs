@@ -81,6 +81,19 @@ impl Query {
             if value.is_empty() {
                 return Err(format!("`{part}` has no value"));
             }
+            // Full JQL (OR, IN, functions, ORDER BY) would otherwise be read
+            // as one odd value and match nothing, silently.
+            let quoted = rhs.trim().starts_with('"') && rhs.trim().ends_with('"');
+            let upper = format!(" {} ", value.to_ascii_uppercase());
+            if !quoted
+                && (value.contains(['=', '(', ')', '<', '>', '~', ','])
+                    || [" OR ", " IN ", " ORDER ", " NOT "].iter().any(|w| upper.contains(w)))
+            {
+                return Err(format!(
+                    "`{}` is more than a trigger takes: clauses `field = value` joined by AND (no OR, IN, functions or ORDER BY); quote a value with spaces",
+                    part.trim()
+                ));
+            }
             clauses.push(Clause {
                 field,
                 negated,
@@ -129,6 +142,14 @@ fn find_and(text: &str) -> Option<usize> {
 mod tests {
     use super::*;
     use crate::model::Issue;
+
+    #[test]
+    fn full_jql_is_refused_not_misread() {
+        for jql in ["project = OPS OR project = SUP", "project in (OPS, SUP)", "updated >= -5m", "project = OPS ORDER BY updated"] {
+            assert!(Query::parse(jql).is_err(), "{jql} was taken");
+        }
+        assert!(Query::parse("project = OPS AND status = \"In Progress\"").is_ok());
+    }
 
     fn issue(project: &str, t: &str, labels: &[&str]) -> TrackedIssue {
         TrackedIssue {

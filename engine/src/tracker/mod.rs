@@ -9,6 +9,7 @@
 //! write can be found again instead of made twice.
 
 pub mod any;
+mod http;
 pub mod jira;
 pub mod local;
 pub mod redmine;
@@ -100,6 +101,26 @@ pub struct MarkHint {
     /// When the intent was recorded (RFC 3339): the write is no older.
     #[serde(default)]
     pub since: String,
+}
+
+/// A comment the sync writes as the tracker's API user on someone else's
+/// behalf starts with who wrote it (`alice wrote:`), since Jira and Redmine
+/// cannot set a comment's author (with no author, the body as it is).
+pub fn on_behalf(author: &str, body: &str) -> String {
+    let author = author.trim();
+    if author.is_empty() || author.contains('\n') {
+        return body.to_string();
+    }
+    format!("{author} wrote:\n{body}")
+}
+
+/// The author and body of a comment [`on_behalf`] wrote; `None` for any
+/// other text. Read back this way, a synced comment compares equal to what
+/// was sent, so it neither echoes nor looks edited.
+pub fn split_on_behalf(text: &str) -> Option<(&str, &str)> {
+    let (first, rest) = text.split_once('\n')?;
+    let author = first.strip_suffix(" wrote:")?;
+    (!author.trim().is_empty() && author.len() <= 200).then_some((author, rest))
 }
 
 /// What carries a given mark.
@@ -206,5 +227,20 @@ pub trait Tracker: Send + Sync {
     /// of needing an fsync of its own before each write.
     fn shares_store(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_comment_written_on_someones_behalf_reads_back_as_theirs() {
+        let written = on_behalf("alice", "seen it\nsecond line");
+        assert_eq!(written, "alice wrote:\nseen it\nsecond line");
+        assert_eq!(split_on_behalf(&written), Some(("alice", "seen it\nsecond line")));
+        assert_eq!(on_behalf("", "plain"), "plain");
+        assert_eq!(split_on_behalf("no prefix\nhere"), None);
+        assert_eq!(split_on_behalf(" wrote:\nnobody"), None);
     }
 }

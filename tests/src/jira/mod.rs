@@ -135,6 +135,12 @@ impl JiraServer {
         s.issues[i].updated = now;
     }
 
+    /// A person moves an issue to another project: its key changes, its id
+    /// stays. The new key.
+    pub fn move_issue(&self, key: &str, project: &str) -> String {
+        self.state().move_issue(key, project)
+    }
+
     /// The issues of a project, as they are now.
     pub fn issues(&self, project: &str) -> Vec<JiraIssue> {
         self.state().issues.iter().filter(|i| i.project == project).cloned().collect()

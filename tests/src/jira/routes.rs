@@ -131,6 +131,14 @@ async fn answer(shared: &Arc<Shared>, request: Request) -> Response {
             let c = issue.comments.iter().find(|c| c.id == cid).expect("new comment");
             reply(StatusCode::CREATED, state.comment_json(issue, c, false))
         }
+        (Method::GET, ["issue", id, "comment", cid]) => {
+            let Some(i) = state.issue_index(id) else { return not_found("Issue") };
+            let issue = &state.issues[i];
+            match issue.comments.iter().find(|c| c.id.to_string() == *cid) {
+                Some(c) => reply(StatusCode::OK, state.comment_json(issue, c, false)),
+                None => not_found("Comment"),
+            }
+        }
         (Method::PUT, ["issue", id, "comment", cid]) => {
             let Some(i) = state.issue_index(id) else { return not_found("Issue") };
             let Some(body) = json["body"].as_str() else {

@@ -169,6 +169,22 @@ impl State {
         Ok((id, key))
     }
 
+    pub fn move_issue(&mut self, key: &str, project: &str) -> String {
+        let i = self.issue_index(key).expect("issue");
+        let p = self.projects.iter().position(|p| p.key == project).expect("project");
+        self.projects[p].next_number += 1;
+        let new_key = format!("{}-{}", self.projects[p].key, self.projects[p].next_number);
+        let type_name = self.projects.iter().find(|p| p.key == self.issues[i].project).and_then(|old| old.types.iter().find(|t| t.0 == self.issues[i].type_id)).map(|t| t.1.clone()).unwrap_or_default();
+        let type_id = self.projects[p].types.iter().find(|t| t.1 == type_name).or(self.projects[p].types.first()).map(|t| t.0.clone()).unwrap_or_default();
+        let now = self.tick();
+        let issue = &mut self.issues[i];
+        issue.key = new_key.clone();
+        issue.project = project.into();
+        issue.type_id = type_id;
+        issue.updated = now;
+        new_key
+    }
+
     pub fn add_comment(&mut self, issue: usize, author: &str, body: &str, visibility: Option<Value>, properties: BTreeMap<String, Value>) -> u64 {
         let id = self.id();
         let now = self.tick();

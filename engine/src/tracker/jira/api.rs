@@ -13,7 +13,7 @@ use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::tracker::TrackerError;
+use crate::tracker::{TrackerError, http};
 
 /// A JSON answer is at most this large (a search page, an issue with its
 /// comments).
@@ -69,14 +69,7 @@ pub(super) enum Body<'a> {
 
 impl Api {
     pub(super) fn new(base: &str, auth: Auth, max_download: u64) -> Result<Self, TrackerError> {
-        crate::transport::tls::install_provider();
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(300))
-            // A redirect could carry our token to another host.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| TrackerError::Unavailable(format!("cannot make an HTTP client: {e}")))?;
+        let http = http::client(Duration::from_secs(300))?;
         Ok(Api {
             http,
             base: base.trim_end_matches('/').into(),
@@ -99,19 +92,8 @@ impl Api {
         }
     }
 
-    /// A URL under the base; a full URL (an attachment's `content`) only
-    /// when it is on the same Jira, so the token never goes elsewhere.
     fn url(&self, path: &str) -> Result<String, TrackerError> {
-        if path.starts_with("http://") || path.starts_with("https://") {
-            if path.starts_with(&format!("{}/", self.base)) {
-                return Ok(path.into());
-            }
-            return Err(TrackerError::Rejected(format!(
-                "Jira pointed at {path}, which is not under {}; not sending credentials there",
-                self.base
-            )));
-        }
-        Ok(format!("{}/rest/api/2{path}", self.base))
+        http::under_base(&self.base, path, "/rest/api/2", "Jira")
     }
 
     async fn wait_turn(&self) {
@@ -162,7 +144,7 @@ impl Api {
                         .multipart(reqwest::multipart::Form::new().part("file", part))
                 }
             };
-            let mut response = request
+            let response = request
                 .send()
                 .await
                 .map_err(|e| TrackerError::Unavailable(format!("{what}: {e}")))?;
@@ -182,19 +164,7 @@ impl Api {
                 }
                 continue;
             }
-            let mut out = Vec::new();
-            while let Some(chunk) = response
-                .chunk()
-                .await
-                .map_err(|e| TrackerError::Unavailable(format!("{what}: {e}")))?
-            {
-                out.extend_from_slice(&chunk);
-                if out.len() > cap {
-                    return Err(TrackerError::Rejected(format!(
-                        "{what}: Jira's answer is over {cap} bytes"
-                    )));
-                }
-            }
+            let out = http::read_capped(response, cap, what).await?;
             if status.is_success() {
                 return Ok(out);
             }

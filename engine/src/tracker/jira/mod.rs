@@ -284,6 +284,7 @@ impl Tracker for JiraTracker {
             // The `comment` field holds the first page only.
             _ => self.comments(&bean.id, false).await?,
         };
+        let me = self.me().await?;
         let attachments_json: Vec<AttachmentJson> = f
             .get("attachment")
             .and_then(|a| serde_json::from_value(a.clone()).ok())
@@ -326,12 +327,22 @@ impl Tracker for JiraTracker {
                     .unwrap_or_default(),
                 comments: comments
                     .into_iter()
-                    .map(|c| Comment {
-                        id: c.id,
-                        author: c.author.map(|a| if a.display_name.is_empty() { a.name } else { a.display_name }).unwrap_or_default(),
-                        body: text(c.body.as_deref()),
-                        created: watch::parse_ms(&c.created).map(watch::rfc3339).unwrap_or(c.created),
-                        internal: c.visibility.is_some_and(|v| !v.is_null()),
+                    .map(|c| {
+                        let by_me = c.author.as_ref().is_some_and(|a| a.name == me);
+                        let writer = c.author.map(|a| if a.display_name.is_empty() { a.name } else { a.display_name }).unwrap_or_default();
+                        let body = text(c.body.as_deref());
+                        // A comment we wrote on someone's behalf names them first.
+                        let (author, body) = match super::split_on_behalf(&body).filter(|_| by_me) {
+                            Some((author, rest)) => (author.to_string(), rest.to_string()),
+                            None => (writer, body),
+                        };
+                        Comment {
+                            id: c.id,
+                            author,
+                            body,
+                            created: watch::parse_ms(&c.created).map(watch::rfc3339).unwrap_or(c.created),
+                            internal: c.visibility.is_some_and(|v| !v.is_null()),
+                        }
                     })
                     .collect(),
                 attachments,
@@ -406,9 +417,9 @@ impl Tracker for JiraTracker {
         Ok(())
     }
 
-    async fn add_comment(&self, issue: &str, _author: &str, body: &str, internal: bool, mark: &Mark) -> Result<String, TrackerError> {
+    async fn add_comment(&self, issue: &str, author: &str, body: &str, internal: bool, mark: &Mark) -> Result<String, TrackerError> {
         let mut comment = json!({
-            "body": body,
+            "body": super::on_behalf(author, body),
             "properties": [ { "key": MARK_PROPERTY, "value": { "mark": mark.0 } } ],
         });
         if internal {
@@ -422,6 +433,15 @@ impl Tracker for JiraTracker {
     }
 
     async fn edit_comment(&self, issue: &str, comment: &str, body: &str) -> Result<(), TrackerError> {
+        // Keep the `alice wrote:` line the comment started with.
+        let path = format!("/issue/{}/comment/{}", seg(issue)?, seg(comment)?);
+        let old: CommentJson = self.api.get(&path, &format!("comment {comment} on {issue}")).await?;
+        let old = text(old.body.as_deref());
+        let body = match super::split_on_behalf(&old) {
+            Some((author, _)) => super::on_behalf(author, body),
+            None => body.to_string(),
+        };
+        let body = body.as_str();
         self.api
             .send_json::<Option<Value>>(
                 Method::PUT,

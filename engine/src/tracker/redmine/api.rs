@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::tracker::TrackerError;
+use crate::tracker::{TrackerError, http};
 
 /// A JSON answer is at most this large (an issue with many journals fits).
 const MAX_BODY: usize = 64 << 20;
@@ -24,26 +24,15 @@ pub(super) struct Api {
 
 impl Api {
     pub(super) fn new(base: &str, key: String) -> Result<Self, TrackerError> {
-        crate::transport::tls::install_provider();
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| TrackerError::Unavailable(format!("cannot make an HTTP client: {e}")))?;
         Ok(Api {
-            http,
+            http: http::client(Duration::from_secs(120))?,
             base: base.trim_end_matches('/').into(),
             key,
         })
     }
 
-    fn url(&self, path: &str) -> String {
-        if path.starts_with("http://") || path.starts_with("https://") {
-            path.into()
-        } else {
-            format!("{}{path}", self.base)
-        }
+    fn url(&self, path: &str) -> Result<String, TrackerError> {
+        http::under_base(&self.base, path, "", "Redmine")
     }
 
     /// Sends a request; returns the body of a 2xx answer.
@@ -74,18 +63,7 @@ impl Api {
             // clock, set back by how far the two may disagree.
             .unwrap_or_else(|| std::time::SystemTime::now() - UNDATED_SLACK);
         let date = humantime::format_rfc3339_seconds(date).to_string();
-        let mut response = response;
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| TrackerError::Unavailable(format!("{what}: {e}")))?
-        {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_BODY {
-                return Err(TrackerError::Unavailable(format!("{what}: the answer is over {MAX_BODY} bytes")));
-            }
-        }
+        let body = http::read_capped(response, MAX_BODY, what).await?;
         if status.is_success() {
             return Ok((body, date));
         }
@@ -103,25 +81,25 @@ impl Api {
     }
 
     pub(super) async fn get<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<T, TrackerError> {
-        let body = self.send(self.http.get(self.url(path)), what).await?;
+        let body = self.send(self.http.get(self.url(path)?), what).await?;
         parse(&body, what)
     }
 
     /// [`Api::get`], with Redmine's clock at the answer.
     pub(super) async fn get_dated<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<(T, String), TrackerError> {
-        let (body, date) = self.send_dated(self.http.get(self.url(path)), what).await?;
+        let (body, date) = self.send_dated(self.http.get(self.url(path)?), what).await?;
         Ok((parse(&body, what)?, date))
     }
 
     pub(super) async fn get_bytes(&self, path: &str, what: &str) -> Result<Vec<u8>, TrackerError> {
-        self.send(self.http.get(self.url(path)), what).await
+        self.send(self.http.get(self.url(path)?), what).await
     }
 
     pub(super) async fn post<T: DeserializeOwned>(&self, path: &str, json: &serde_json::Value, what: &str) -> Result<T, TrackerError> {
         let body = self
             .send(
                 self.http
-                    .post(self.url(path))
+                    .post(self.url(path)?)
                     .header("content-type", "application/json")
                     .body(json.to_string()),
                 what,
@@ -133,7 +111,7 @@ impl Api {
     pub(super) async fn put(&self, path: &str, json: &serde_json::Value, what: &str) -> Result<(), TrackerError> {
         self.send(
             self.http
-                .put(self.url(path))
+                .put(self.url(path)?)
                 .header("content-type", "application/json")
                 .body(json.to_string()),
             what,
@@ -148,7 +126,7 @@ impl Api {
         let body = self
             .send(
                 self.http
-                    .post(self.url(&format!("/uploads.json?filename={}", super::enc(filename))))
+                    .post(self.url(&format!("/uploads.json?filename={}", super::enc(filename)))?)
                     // Anything else is answered with 406.
                     .header("content-type", "application/octet-stream")
                     .body(bytes.to_vec()),

@@ -50,7 +50,8 @@ struct Cache {
 }
 
 /// Where the watcher stopped: the last `updated_on` seen, and the issues
-/// already returned with exactly that time (Redmine's clock has seconds).
+/// already returned with exactly that time (Redmine's clock has seconds,
+/// its `updated_on>=` filter only minutes).
 ///
 /// While that second is still running on Redmine's clock (`open`), an issue
 /// already returned can change again within it and keep the same
@@ -71,6 +72,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Redmine keeps `\r\n`; the sync compares `\n`.
 fn text(s: &str) -> String {
     s.replace("\r\n", "\n")
+}
+
+/// Who wrote a comment, and what: a note the API user wrote on someone's
+/// behalf names them in its first line.
+fn written_by(notes: &str, writer: &str, by_api_user: bool) -> (String, String) {
+    match super::split_on_behalf(notes).filter(|_| by_api_user) {
+        Some((author, body)) => (author.to_string(), body.to_string()),
+        None => (writer.to_string(), notes.to_string()),
+    }
 }
 
 fn id_of(issue: &str) -> Result<u64, TrackerError> {
@@ -232,6 +242,12 @@ impl Tracker for RedmineTracker {
             let recheck = from.open && from.at < now;
             let count = page.issues.len();
             for issue in page.issues {
+                // Redmine compares `updated_on` to the minute: the answer
+                // starts earlier than asked, and those must not pull the
+                // cursor back.
+                if issue.updated_on < from.at {
+                    continue;
+                }
                 if issue.updated_on == from.at && from.seen.contains(&issue.id) && !recheck {
                     continue;
                 }
@@ -259,16 +275,16 @@ impl Tracker for RedmineTracker {
     async fn read_issue(&self, id: &str) -> Result<TrackedIssue, TrackerError> {
         let issue = self.issue_json(id_of(id)?).await?;
         let project = self.project_identifier(issue.project.id).await?;
+        let me = self.me().await?;
         let comments = issue
             .journals
             .iter()
             .filter(|j| j.notes.as_deref().is_some_and(|n| !n.trim().is_empty()))
-            .map(|j| Comment {
-                id: j.id.to_string(),
-                author: j.user.as_ref().map(|u| u.name.clone()).unwrap_or_default(),
-                body: text(j.notes.as_deref().unwrap_or_default()),
-                created: j.created_on.clone(),
-                internal: j.private_notes,
+            .map(|j| {
+                let notes = text(j.notes.as_deref().unwrap_or_default());
+                let writer = j.user.as_ref().map(|u| u.name.clone()).unwrap_or_default();
+                let (author, body) = written_by(&notes, &writer, j.user.as_ref().is_some_and(|u| u.id == me));
+                Comment { id: j.id.to_string(), author, body, created: j.created_on.clone(), internal: j.private_notes }
             })
             .collect();
         let mut attachments = Vec::new();
@@ -361,12 +377,13 @@ impl Tracker for RedmineTracker {
             .await
     }
 
-    async fn add_comment(&self, issue: &str, _author: &str, body: &str, internal: bool, _mark: &Mark) -> Result<String, TrackerError> {
+    async fn add_comment(&self, issue: &str, author: &str, body: &str, internal: bool, _mark: &Mark) -> Result<String, TrackerError> {
         let id = id_of(issue)?;
+        let notes = super::on_behalf(author, body);
         self.api
             .put(
                 &format!("/issues/{id}.json"),
-                &json!({ "issue": { "notes": body, "private_notes": internal } }),
+                &json!({ "issue": { "notes": notes, "private_notes": internal } }),
                 &format!("commenting on #{id}"),
             )
             .await?;
@@ -376,15 +393,22 @@ impl Tracker for RedmineTracker {
         journals
             .iter()
             .rev()
-            .find(|j| j.user.as_ref().is_some_and(|u| u.id == me) && j.notes.as_deref().map(text) == Some(text(body)))
+            .find(|j| j.user.as_ref().is_some_and(|u| u.id == me) && j.notes.as_deref().map(text) == Some(text(&notes)))
             .map(|j| j.id.to_string())
             .ok_or_else(|| TrackerError::Unavailable(format!("the comment on #{id} did not show up")))
     }
 
-    async fn edit_comment(&self, _issue: &str, comment: &str, body: &str) -> Result<(), TrackerError> {
+    async fn edit_comment(&self, issue: &str, comment: &str, body: &str) -> Result<(), TrackerError> {
         let id = id_of(comment)?;
+        // Keep the `alice wrote:` line the note started with.
+        let journals = self.issue_json(id_of(issue)?).await?.journals;
+        let old = journals.iter().find(|j| j.id == id).and_then(|j| j.notes.as_deref()).map(text).unwrap_or_default();
+        let notes = match super::split_on_behalf(&old) {
+            Some((author, _)) => super::on_behalf(author, body),
+            None => body.to_string(),
+        };
         self.api
-            .put(&format!("/journals/{id}.json"), &json!({ "journal": { "notes": body } }), &format!("editing comment {id}"))
+            .put(&format!("/journals/{id}.json"), &json!({ "journal": { "notes": notes } }), &format!("editing comment {id}"))
             .await
     }
 
@@ -462,9 +486,9 @@ impl Tracker for RedmineTracker {
             .iter()
             .rev()
             .find(|j| {
-                j.user.as_ref().is_some_and(|u| u.id == me)
-                    && j.notes.as_deref().map(text) == Some(text(&hint.text))
-                    && recent(&j.created_on)
+                let notes = text(j.notes.as_deref().unwrap_or_default());
+                let body = super::split_on_behalf(&notes).map_or(notes.as_str(), |(_, b)| b);
+                j.user.as_ref().is_some_and(|u| u.id == me) && body == text(&hint.text) && recent(&j.created_on)
             })
             .map(|j| Marked::Comment { issue: issue.clone(), comment: j.id.to_string() }))
     }
