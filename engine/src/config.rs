@@ -116,6 +116,11 @@ pub struct TrackerAccess {
     /// not tell (`OPS = "Task"`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub default_issue_types: std::collections::BTreeMap<String, String>,
+    /// Jira: per connection name, where the twins of its issues are seen
+    /// (`acme = "https://redmine.acme.example/issues/{key}"`); each synced
+    /// issue then carries a remote link to its twin.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub twin_links: std::collections::BTreeMap<String, String>,
 }
 
 impl TrackerAccess {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tandem::tracker::jira::{Auth, JiraTracker};
-use tandem::tracker::{Cursor, FieldChanges, Mark, MarkHint, Marked, NewIssue, Tracker, TrackerError};
+use tandem::tracker::{FieldChanges, Mark, MarkHint, Marked, NewIssue, Tracker, TrackerError};
 use tandem_tests::jira::{JiraOptions, JiraServer};
 use tandem_tests::drain;
 use tandem_tests::node::{NodeProc, eventually};
@@ -218,6 +218,10 @@ fn jira_test_server_answers_follow_atlassians_schema() {
         let comment = call(reqwest::Method::POST, format!("/issue/{id}/comment"), Some(json!({ "body": "hi" }))).await;
         let cid = comment.1["id"].as_str().unwrap().to_string();
         let attachment_id = jira.issues("OPS")[0].attachments[0].id;
+        let link = json!({ "globalId": "tandem:c:9", "relationship": "synced with", "object": { "url": "https://redmine.example/issues/9", "title": "#9" } });
+        let linked = call(reqwest::Method::POST, format!("/issue/{id}/remotelink"), Some(link.clone())).await;
+        let relinked = call(reqwest::Method::POST, format!("/issue/{id}/remotelink"), Some(link)).await;
+        assert_eq!((linked.0.as_str(), relinked.0.as_str()), ("201", "200"), "the same globalId updates the link");
         let checks = vec![
             ("/rest/api/2/issue", "post", created),
             ("/rest/api/2/issue/{issueIdOrKey}", "get", call(reqwest::Method::GET, format!("/issue/{key}?fields=*all&properties=tandem.sync"), None).await),
@@ -230,6 +234,9 @@ fn jira_test_server_answers_follow_atlassians_schema() {
             ("/rest/api/2/issue/createmeta/{projectIdOrKey}/issuetypes", "get", call(reqwest::Method::GET, "/issue/createmeta/OPS/issuetypes".into(), None).await),
             ("/rest/api/2/myself", "get", call(reqwest::Method::GET, "/myself".into(), None).await),
             ("/rest/api/2/issue/{issueIdOrKey}/transitions", "get", call(reqwest::Method::GET, format!("/issue/{key}/transitions"), None).await),
+            ("/rest/api/2/issue/{issueIdOrKey}/remotelink", "post", linked),
+            ("/rest/api/2/issue/{issueIdOrKey}/remotelink", "post", relinked),
+            ("/rest/api/2/issue/{issueIdOrKey}/remotelink", "get", call(reqwest::Method::GET, format!("/issue/{id}/remotelink?globalId=tandem%3Ac%3A9"), None).await),
         ];
         for (path, method, (status, body)) in checks {
             let schema = schema_for(&spec, path, method, &status);
@@ -257,16 +264,15 @@ fn jira_test_server_answers_follow_atlassians_schema() {
 
 // ---- end to end ----------------------------------------------------------------
 
-/// A Jira node (private, against the test server) and a `local` node (public).
-pub fn jira_node(root: &std::path::Path, name: &str, jira: &JiraServer, public: bool, defaults: &[&str]) -> NodeProc {
+/// A node serving the Jira test server (private unless `public`); `extra`
+/// are more `tandem init` arguments.
+pub fn jira_node(root: &std::path::Path, name: &str, jira: &JiraServer, public: bool, extra: &[&str]) -> NodeProc {
     let token = root.join(format!("{name}.token"));
     std::fs::write(&token, &jira.token).unwrap();
     std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let token = token.to_string_lossy().into_owned();
     let mut args = vec!["--tracker", "jira", "--jira-url", &jira.url, "--secret-file", &token];
-    for d in defaults {
-        args.extend(["--default-issue-type", d]);
-    }
+    args.extend(extra);
     NodeProc::init_with(root, name, public, &args)
 }
 
@@ -284,7 +290,7 @@ fn jira_and_local_sync_under_rate_limiting_with_nothing_lost_or_doubled() {
     jira.project("ARC", &["Bug"]);
     let root = tempfile::tempdir().unwrap();
     let local = local_node(root.path());
-    let mut j = jira_node(root.path(), "globex", &jira, false, &["OPS=Story"]);
+    let mut j = jira_node(root.path(), "globex", &jira, false, &["--default-issue-type", "OPS=Story"]);
     j.start();
     let code = local.initiate("acme-globex", "SUP", "project = SUP");
     j.ok(&["connection", "accept", "--code", &code, "--project", "OPS", "--trigger", "project = OPS", "--name", "globex-acme"]);
@@ -339,6 +345,69 @@ fn jira_and_local_sync_under_rate_limiting_with_nothing_lost_or_doubled() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(local.issues().len(), 4, "a new key is not a new issue");
     drop(j);
+}
+
+#[test]
+fn each_jira_issue_links_to_its_twin_when_asked() {
+    let jira = JiraServer::start(JiraOptions::default());
+    jira.project("OPS", &["Bug", "Task"]);
+    let root = tempfile::tempdir().unwrap();
+    let bad = NodeProc::open(&root.path().join("bad"), "bad", None);
+    let refused = bad.cli(&["init", "--name", "bad", "--tracker", "jira", "--jira-url", &jira.url, "--jira-twin-link", "globex-acme=acme.example/issues"]);
+    assert_eq!(refused.code, 2, "a usage error: {}", refused.stderr);
+    assert!(refused.stderr.contains("expected an http(s) URL with {key}"), "{}", refused.stderr);
+    assert!(!root.path().join("bad").exists(), "nothing is written");
+
+    // Two Jiras: ours links each synced issue to its twin in theirs.
+    let theirs = JiraServer::start(JiraOptions::default());
+    theirs.project("SUP", &["Bug", "Task"]);
+    theirs.project("ARC", &["Bug", "Task"]);
+    let mut acme = jira_node(root.path(), "acme", &theirs, true, &[]);
+    acme.start();
+    let mut j = jira_node(root.path(), "globex", &jira, false, &["--jira-twin-link", "globex-acme=https://jira.acme.example/browse/{key}"]);
+    j.start();
+    let code = acme.initiate("acme-globex", "SUP", "project = SUP");
+    j.ok(&["connection", "accept", "--code", &code, "--project", "OPS", "--trigger", "project = OPS", "--name", "globex-acme"]);
+
+    // One issue made in our Jira (its twin is made by the peer), one
+    // arriving from theirs (made here by the sync).
+    let ours = jira.create("OPS", "Bug", "Made at globex", "");
+    theirs.create("SUP", "Task", "Made at acme", "");
+    let links_of = |summary: &str| {
+        jira.issues("OPS").into_iter().find(|i| i.summary == summary).map(|i| jira.remote_links(&i.key)).unwrap_or_default()
+    };
+    let twin_key = |summary: &str| {
+        ["SUP", "ARC"].iter().flat_map(|p| theirs.issues(p)).find(|i| i.summary == summary).map(|i| i.key)
+    };
+    eventually("both issues link to their twins", SETTLE, || {
+        links_of("Made at globex").len() == 1 && links_of("Made at acme").len() == 1
+    });
+    for summary in ["Made at globex", "Made at acme"] {
+        let links = links_of(summary);
+        let key = twin_key(summary).expect("twin");
+        let link = &links[0];
+        assert_eq!(link["object"]["url"], format!("https://jira.acme.example/browse/{key}"), "{link:#}");
+        assert_eq!(link["object"]["title"], key.as_str());
+        assert_eq!(link["relationship"], "synced with");
+        assert!(link["globalId"].as_str().unwrap().starts_with("tandem:"), "{link:#}");
+        assert!(link["object"]["summary"].as_str().unwrap().contains("acme"), "names the peer: {link:#}");
+    }
+    assert!(theirs.issues("SUP").iter().all(|i| theirs.remote_links(&i.key).is_empty()), "only the side that asked links");
+
+    // More syncs keep the one link; a twin moved to another project (a new
+    // key) gets the same link updated, not a second one.
+    jira.comment(&ours, "later", false);
+    let moved = theirs.move_issue(&twin_key("Made at globex").unwrap(), "ARC");
+    eventually("the link follows the moved twin", SETTLE, || {
+        links_of("Made at globex").iter().any(|l| l["object"]["title"] == moved.as_str())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let links = links_of("Made at globex");
+    assert_eq!(links.len(), 1, "one link per twin, however often it syncs: {links:#?}");
+    assert_eq!(links[0]["object"]["url"], format!("https://jira.acme.example/browse/{moved}"));
+    assert!(theirs.issues("ARC")[0].comments.iter().any(|c| c.body.ends_with("later")), "the sync went on");
+    drop(j);
+    drop(acme);
 }
 
 #[test]

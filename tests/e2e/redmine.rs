@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tandem::tracker::redmine::RedmineTracker;
-use tandem::tracker::{Cursor, FieldChanges, Mark, MarkHint, Marked, NewIssue, Tracker};
+use tandem::tracker::{FieldChanges, Mark, MarkHint, Marked, NewIssue, Tracker};
 use tandem_tests::drain;
 use tandem_tests::node::{NodeProc, eventually};
 use tandem_tests::redmine::{Redmine, instances, unique};
@@ -194,7 +194,7 @@ fn jira_and_redmine_sync_over_a_private_connection() {
     let root = tempfile::tempdir().unwrap();
     let mut r = NodeProc::init_with(root.path(), "ra", true, &["--tracker", "redmine", "--redmine-url", &a.url, "--secret-env", "TANDEM_REDMINE_A_KEY"]);
     r.start();
-    let mut j = crate::jira::jira_node(root.path(), "globex", &jira, false, &["OPS=Task"]);
+    let mut j = crate::jira::jira_node(root.path(), "globex", &jira, false, &["--default-issue-type", "OPS=Task"]);
     j.start();
     let code = r.initiate("ra-globex", &pa, &format!("project = {pa}"));
     j.ok(&["connection", "accept", "--code", &code, "--project", "OPS", "--trigger", "project = OPS", "--name", "globex-ra"]);

@@ -42,6 +42,11 @@ pub struct InitArgs {
     /// tell (repeatable): --default-issue-type OPS=Task.
     #[arg(long, value_name = "PROJECT=TYPE", requires = "jira_url")]
     default_issue_type: Vec<String>,
+    /// Give each synced Jira issue a remote link to its twin (repeatable):
+    /// --jira-twin-link acme=https://redmine.acme.example/issues/{key}, where
+    /// `acme` is the connection's name here and {key} the twin's key.
+    #[arg(long, value_name = "CONNECTION=URL", requires = "jira_url")]
+    jira_twin_link: Vec<String>,
     /// The environment variable holding the tracker's API key or token
     /// (default TANDEM_TRACKER_SECRET). Never give the secret itself here.
     #[arg(long, value_name = "VAR", conflicts_with = "secret_file")]
@@ -65,12 +70,23 @@ impl InitArgs {
             };
             default_issue_types.insert(project.trim().to_string(), kind.trim().to_string());
         }
+        let mut twin_links = std::collections::BTreeMap::new();
+        for pair in &self.jira_twin_link {
+            let Some((connection, url)) = pair.split_once('=') else {
+                return Err(CliError::usage(format!(
+                    "--jira-twin-link {pair}: expected CONNECTION=URL, e.g. acme=https://redmine.acme.example/issues/{{key}}"
+                )));
+            };
+            crate::tracker::jira::check_twin_link(url).map_err(CliError::usage)?;
+            twin_links.insert(connection.trim().to_string(), url.trim().to_string());
+        }
         let access = |url: String| crate::config::TrackerAccess {
             url,
             secret_env: self.secret_env.clone(),
             secret_file: self.secret_file.clone(),
             user: None,
             default_issue_types: Default::default(),
+            twin_links: Default::default(),
         };
         let redmine = match self.tracker {
             TrackerKind::Redmine => self.redmine_url.clone().map(access),
@@ -80,6 +96,7 @@ impl InitArgs {
             TrackerKind::Jira => self.jira_url.clone().map(|url| crate::config::TrackerAccess {
                 user: self.jira_user.clone(),
                 default_issue_types,
+                twin_links,
                 ..access(url)
             }),
             _ => None,

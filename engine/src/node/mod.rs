@@ -135,6 +135,7 @@ impl Node {
                 };
                 AnyTracker::Jira(
                     JiraTracker::new(&access.url, auth, access.default_issue_types.clone(), config.max_attachment_bytes())
+                        .and_then(|t| t.with_twin_links(access.twin_links.clone()))
                         .map_err(|e| OpenError::Tracker(e.to_string()))?,
                 )
             }

@@ -128,6 +128,7 @@ impl<T: Tracker> SyncNode<T> {
                         remote: remote.into(),
                         remote_key: replica.key.clone(),
                         remote_removed: false,
+                        linked: String::new(),
                     };
                     state::put(tx, state::ISSUE_TWINS, &key(&conn.id, &id), &twin)?;
                     state::put(tx, state::REMOTE_ISSUES, &key(&conn.id, remote), &id)?;
@@ -265,11 +266,20 @@ impl<T: Tracker> SyncNode<T> {
         self.write_lazy(|tx| {
             state::put(tx, state::LAST_RECEIVED, &key(&conn.id, remote), &received)?;
             state::put(tx, state::LAST_SENT, &key(&conn.id, &local_id), &left)?;
+            // The twin's key changes when it moves to another project.
+            let twin_key = key(&conn.id, &local_id);
+            if let Some(mut twin) = state::get::<IssueTwin>(tx, state::ISSUE_TWINS, &twin_key)?
+                && twin.remote_key != replica.key
+            {
+                twin.remote_key.clone_from(&replica.key);
+                state::put(tx, state::ISSUE_TWINS, &twin_key, &twin)?;
+            }
             self.append(tx, &conn.id, &local_id, Body::Twins(twins), envelope.urgent)?;
             state::set_counter(tx, &applied_mark, envelope.version)?;
             state::remove(tx, state::ERRORS, &key(&conn.id, remote))?;
             state::remove(tx, state::INBOX, inbox_key)
-        })
+        })?;
+        self.link_twin(&conn.id, &local_id).await
     }
 }
 

@@ -141,10 +141,13 @@ impl<T: Tracker> SyncNode<T> {
     ) -> Result<(), SyncError> {
         let conn = &envelope.connection;
         match &envelope.body {
-            Body::Twins(twins) => self.write_lazy(|tx| {
-                record_twins(tx, conn, &envelope.origin_issue, twins)?;
-                state::remove(tx, state::INBOX, inbox_key)
-            }),
+            Body::Twins(twins) => {
+                self.write_lazy(|tx| {
+                    record_twins(tx, conn, &envelope.origin_issue, twins)?;
+                    state::remove(tx, state::INBOX, inbox_key)
+                })?;
+                self.link_twin(conn, &twins.issue).await
+            }
             Body::Removed => self.write_lazy(|tx| {
                 if let Some(local) = state::get::<String>(
                     tx,
@@ -219,6 +222,7 @@ fn record_twins(
             remote: peer_issue.into(),
             remote_key: String::new(),
             remote_removed: false,
+            linked: String::new(),
         });
     twin.remote = peer_issue.into();
     twin.remote_key.clone_from(&twins.origin_key);

@@ -130,6 +130,7 @@ impl<T: Tracker> SyncNode<T> {
                             remote: intent.remote_issue.clone(),
                             remote_key: intent.remote_key.clone(),
                             remote_removed: false,
+                            linked: String::new(),
                         };
                         state::put(tx, state::ISSUE_TWINS, &key(conn, &issue), &twin)?;
                         state::put(

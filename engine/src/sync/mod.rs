@@ -20,6 +20,7 @@ mod envelope;
 mod in_process;
 mod incoming;
 mod intents;
+mod links;
 mod outgoing;
 mod pairs;
 pub mod query;
@@ -84,6 +85,9 @@ pub struct IssueTwin {
     pub remote_key: String,
     /// The other side deleted its issue; this one stops syncing.
     pub remote_removed: bool,
+    /// The twin's key the tracker's link to the twin shows (empty: no link).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub linked: String,
 }
 
 /// An error recorded against one issue (or a connection).

@@ -141,6 +141,7 @@ fn pair(tx: &redb::WriteTransaction, connection: &str, local: &str, remote: &str
         remote: remote.into(),
         remote_key: remote_key.into(),
         remote_removed: false,
+        linked: String::new(),
     };
     state::put(tx, state::ISSUE_TWINS, &key(connection, local), &twin)?;
     state::put(tx, state::REMOTE_ISSUES, &key(connection, remote), &local)

@@ -6,7 +6,7 @@ use super::local::LocalTracker;
 use super::redmine::RedmineTracker;
 use super::{
     Changes, Cursor, FieldChanges, IssueId, Mark, MarkHint, Marked, NewIssue, ProjectInfo,
-    TrackedIssue, Tracker, TrackerError,
+    TrackedIssue, Tracker, TrackerError, TwinLink,
 };
 
 #[derive(Clone)]
@@ -98,6 +98,9 @@ impl Tracker for AnyTracker {
     }
     async fn project(&self, key: &str) -> Result<ProjectInfo, TrackerError> {
         delegate!(self, t => t.project(key).await)
+    }
+    async fn link_twin(&self, issue: &str, link: &TwinLink) -> Result<bool, TrackerError> {
+        delegate!(self, t => t.link_twin(issue, link).await)
     }
     fn shares_store(&self) -> bool {
         delegate!(self, t => t.shares_store())

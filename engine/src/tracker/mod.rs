@@ -103,6 +103,19 @@ pub struct MarkHint {
     pub since: String,
 }
 
+/// The link an issue may carry to its twin on the other side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwinLink {
+    /// This side's name of the connection (what `twin_links` is keyed by).
+    pub connection: String,
+    /// The peer node's name.
+    pub peer: String,
+    /// The twin's key on the other side (`OPS-7`, `#12`).
+    pub key: String,
+    /// Stable per connection and twin: what makes linking again an update.
+    pub global_id: String,
+}
+
 /// A comment the sync writes as the tracker's API user on someone else's
 /// behalf starts with who wrote it (`alice wrote:`), since Jira and Redmine
 /// cannot set a comment's author (with no author, the body as it is).
@@ -222,6 +235,17 @@ pub trait Tracker: Send + Sync {
     ) -> impl Future<Output = Result<Option<Marked>, TrackerError>> + Send;
     /// Issue types and the default type of a project.
     fn project(&self, key: &str) -> impl Future<Output = Result<ProjectInfo, TrackerError>> + Send;
+    /// Links `issue` to its twin where the tracker is set to keep such
+    /// links (Jira's remote links, `[jira.twin_links]`); the same `global_id`
+    /// updates the link instead of adding one. False when this tracker keeps
+    /// no link for the connection.
+    fn link_twin(
+        &self,
+        _issue: &str,
+        _link: &TwinLink,
+    ) -> impl Future<Output = Result<bool, TrackerError>> + Send {
+        async { Ok(false) }
+    }
     /// True when the tracker's writes commit into the node's own store (the
     /// `local` tracker): then the sync's bookkeeping may ride on them instead
     /// of needing an fsync of its own before each write.

@@ -146,6 +146,12 @@ impl JiraServer {
         self.state().issues.iter().filter(|i| i.project == project).cloned().collect()
     }
 
+    /// The remote links of an issue, as `GET …/remotelink` shows them.
+    pub fn remote_links(&self, key: &str) -> Vec<serde_json::Value> {
+        let state = self.state();
+        state.issue_index(key).map(|i| state.issues[i].remote_links.clone()).unwrap_or_default()
+    }
+
     /// Requests seen, answered 429, and the most in flight at once.
     pub fn requests(&self) -> u64 {
         self.shared.stats.requests.load(Ordering::Relaxed)

@@ -154,6 +154,36 @@ async fn answer(shared: &Arc<Shared>, request: Request) -> Response {
             let c = issue.comments.iter().find(|c| c.id.to_string() == *cid).expect("comment");
             reply(StatusCode::OK, state.comment_json(issue, c, false))
         }
+        (Method::GET, ["issue", id, "remotelink"]) => {
+            let Some(i) = state.issue_index(id) else { return not_found("Issue") };
+            let links = &state.issues[i].remote_links;
+            match params.get("globalId") {
+                Some(g) => match links.iter().find(|l| l["globalId"].as_str() == Some(g.as_str())) {
+                    Some(l) => reply(StatusCode::OK, l.clone()),
+                    None => not_found("Remote link"),
+                },
+                None => reply(StatusCode::OK, Value::Array(links.clone())),
+            }
+        }
+        (Method::POST, ["issue", id, "remotelink"]) => {
+            let Some(i) = state.issue_index(id) else { return not_found("Issue") };
+            let object = &json["object"];
+            if object["url"].as_str().is_none_or(str::is_empty) {
+                return errors(StatusCode::BAD_REQUEST, &[], &[("url", "Remote link URL is required.")]);
+            }
+            if object["title"].as_str().is_none_or(str::is_empty) {
+                return errors(StatusCode::BAD_REQUEST, &[], &[("title", "Remote link title is required.")]);
+            }
+            let mut link = json!({ "object": object.clone() });
+            for member in ["globalId", "application", "relationship"] {
+                if let Some(v) = json.get(member).filter(|v| !v.is_null()) {
+                    link[member] = v.clone();
+                }
+            }
+            let (lid, new) = state.put_remote_link(i, link);
+            let url = format!("{}/rest/api/2/issue/{}/remotelink/{lid}", state.base, state.issues[i].id);
+            reply(if new { StatusCode::CREATED } else { StatusCode::OK }, json!({ "id": lid, "self": url }))
+        }
         (Method::GET, ["issue", id, "transitions"]) => {
             let Some(i) = state.issue_index(id) else { return not_found("Issue") };
             let current = state.issues[i].status.clone();

@@ -64,6 +64,8 @@ pub struct JiraIssue {
     pub attachments: Vec<JiraAttachment>,
     pub properties: BTreeMap<String, Value>,
     pub custom: BTreeMap<String, Value>,
+    /// Remote links as `GET …/remotelink` returns them.
+    pub remote_links: Vec<Value>,
 }
 
 #[derive(Default)]
@@ -165,8 +167,29 @@ impl State {
             attachments: Vec::new(),
             properties,
             custom: BTreeMap::new(),
+            remote_links: Vec::new(),
         });
         Ok((id, key))
+    }
+
+    /// Adds a remote link, or replaces the one with the same `globalId`
+    /// (Jira's upsert); true when it was new. Links change no `updated`.
+    pub fn put_remote_link(&mut self, issue: usize, mut link: Value) -> (u64, bool) {
+        let global = link.get("globalId").and_then(Value::as_str).map(String::from);
+        let found = global.as_ref().and_then(|g| {
+            self.issues[issue].remote_links.iter().position(|l| l["globalId"].as_str() == Some(g.as_str()))
+        });
+        let id = match found {
+            Some(at) => self.issues[issue].remote_links[at]["id"].as_u64().unwrap_or_default(),
+            None => self.id(),
+        };
+        link["id"] = Value::from(id);
+        link["self"] = Value::from(format!("{}/rest/api/2/issue/{}/remotelink/{id}", self.base, self.issues[issue].id));
+        match found {
+            Some(at) => self.issues[issue].remote_links[at] = link,
+            None => self.issues[issue].remote_links.push(link),
+        }
+        (id, found.is_none())
     }
 
     pub fn move_issue(&mut self, key: &str, project: &str) -> String {

@@ -7,10 +7,14 @@
 //! comment listing with `properties`; attachments, which have no
 //! properties, are found by name, size, uploader and time. Comments with a
 //! `visibility` restriction are internal. Owns nothing on disk; `api` owns
-//! the HTTP and `watch` the change feed.
+//! the HTTP, `watch` the change feed, `marks` finding marked writes again
+//! and `links` the remote links to twins.
 
 mod api;
+mod links;
+mod marks;
 mod watch;
+mod wire;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -22,11 +26,13 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 pub use api::Auth;
+pub use links::check_twin_link;
 use api::Api;
+use wire::{AttachmentJson, CommentJson, CommentPage, Created, Named, User};
 
 use super::{
     Changes, Cursor, FieldChanges, IssueId, Mark, MarkHint, Marked, NewIssue, ProjectInfo,
-    TrackedIssue, Tracker, TrackerError,
+    TrackedIssue, Tracker, TrackerError, TwinLink,
 };
 use crate::model::{Attachment, Comment, Issue};
 
@@ -45,6 +51,8 @@ const INTERNAL_ROLE: &str = "Administrators";
 pub struct JiraTracker {
     api: Arc<Api>,
     default_types: Arc<BTreeMap<String, String>>,
+    /// Connection name -> where its twins are seen ([`JiraTracker::with_twin_links`]).
+    twin_links: Arc<BTreeMap<String, String>>,
     cache: Arc<Cache>,
 }
 
@@ -78,90 +86,6 @@ fn seg(s: &str) -> Result<&str, TrackerError> {
     }
 }
 
-#[derive(Deserialize)]
-struct Created {
-    id: String,
-}
-
-#[derive(Deserialize, Default)]
-struct Named {
-    #[serde(default)]
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct User {
-    #[serde(default)]
-    name: String,
-    #[serde(default, rename = "displayName")]
-    display_name: String,
-}
-
-#[derive(Deserialize)]
-struct CommentJson {
-    id: String,
-    #[serde(default)]
-    author: Option<User>,
-    #[serde(default)]
-    body: Option<String>,
-    #[serde(default)]
-    created: String,
-    #[serde(default)]
-    visibility: Option<Value>,
-    #[serde(default)]
-    properties: Vec<Property>,
-}
-
-#[derive(Deserialize)]
-struct Property {
-    key: String,
-    #[serde(default)]
-    value: Value,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CommentPage {
-    #[serde(default)]
-    start_at: usize,
-    #[serde(default)]
-    total: usize,
-    #[serde(default)]
-    comments: Vec<CommentJson>,
-}
-
-/// An id Jira writes as a string in one place and a number in another
-/// (`Attachment` vs `AttachmentMetadata` in Atlassian's own schema).
-fn any_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    match Value::deserialize(d)? {
-        Value::String(s) => Ok(s),
-        Value::Number(n) => Ok(n.to_string()),
-        other => Err(serde::de::Error::custom(format!("an id, not {other}"))),
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AttachmentJson {
-    #[serde(deserialize_with = "any_id")]
-    id: String,
-    filename: String,
-    #[serde(default)]
-    size: u64,
-    #[serde(default)]
-    mime_type: Option<String>,
-    #[serde(default)]
-    content: String,
-    #[serde(default)]
-    author: Option<User>,
-    #[serde(default)]
-    created: String,
-}
-
-fn marked_by(properties: &[Property], mark: &Mark) -> bool {
-    properties.iter().any(|p| p.key == MARK_PROPERTY && p.value["mark"] == mark.0)
-}
-
 impl JiraTracker {
     /// A connector for the Jira at `url` (its base, without `/rest`).
     /// `default_types` names each project's default issue type, which
@@ -175,6 +99,7 @@ impl JiraTracker {
         Ok(JiraTracker {
             api: Arc::new(Api::new(url, auth, max_download)?),
             default_types: Arc::new(default_types),
+            twin_links: Default::default(),
             cache: Default::default(),
         })
     }
@@ -467,98 +392,11 @@ impl Tracker for JiraTracker {
     }
 
     async fn find_mark(&self, mark: &Mark, hint: &MarkHint) -> Result<Option<Marked>, TrackerError> {
-        if mark.0.ends_with(":issue") {
-            if hint.project.is_empty() || hint.since.is_empty() {
-                return Ok(None);
-            }
-            #[derive(Deserialize)]
-            struct Page {
-                #[serde(default)]
-                issues: Vec<Hit>,
-                #[serde(default)]
-                total: usize,
-            }
-            #[derive(Deserialize)]
-            struct Hit {
-                id: String,
-                #[serde(default)]
-                properties: BTreeMap<String, Value>,
-            }
-            let jql = format!(
-                "project = {} AND created >= \"-{}m\" ORDER BY created DESC",
-                quoted(&hint.project),
-                self.minutes_back(&hint.since)?
-            );
-            let mut start = 0;
-            loop {
-                let page: Page = self
-                    .api
-                    .send_json(
-                        Method::POST,
-                        "/search",
-                        &json!({ "jql": jql, "startAt": start, "maxResults": 100, "fields": ["created"], "properties": [MARK_PROPERTY] }),
-                        "looking for an issue the sync created",
-                    )
-                    .await?;
-                if let Some(hit) = page.issues.iter().find(|h| h.properties.get(MARK_PROPERTY).is_some_and(|v| v["mark"] == mark.0)) {
-                    return Ok(Some(Marked::Issue { issue: hit.id.clone() }));
-                }
-                start += page.issues.len();
-                if page.issues.is_empty() || start >= page.total {
-                    return Ok(None);
-                }
-            }
-        }
-        let Some(issue) = &hint.issue else {
-            return Ok(None);
-        };
-        if hint.size.is_none() {
-            let comments = match self.comments(issue, true).await {
-                Ok(c) => c,
-                Err(TrackerError::NotFound(_)) => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            return Ok(comments
-                .iter()
-                .rev()
-                .find(|c| marked_by(&c.properties, mark))
-                .map(|c| Marked::Comment { issue: issue.clone(), comment: c.id.clone() }));
-        }
-        // Attachments keep no properties: ours, that name and size, since the intent.
-        #[derive(Deserialize)]
-        struct Bean {
-            fields: AttachmentFields,
-        }
-        #[derive(Deserialize)]
-        struct AttachmentFields {
-            #[serde(default)]
-            attachment: Vec<AttachmentJson>,
-        }
-        let bean: Bean = match self
-            .api
-            .get(&format!("/issue/{}?fields=attachment", seg(issue)?), &format!("issue {issue}"))
-            .await
-        {
-            Ok(b) => b,
-            Err(TrackerError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let me = self.me().await?;
-        let since = humantime::parse_rfc3339_weak(&hint.since)
-            .map(|t| watch::unix_ms(t - CLOCK_SLACK))
-            .unwrap_or(0);
-        Ok(bean
-            .fields
-            .attachment
-            .iter()
-            .rev()
-            .find(|a| {
-                a.filename == hint.text
-                    && Some(a.size) == hint.size
-                    && a.author.as_ref().is_some_and(|u| u.name == me)
-                    && watch::parse_ms(&a.created).is_some_and(|c| c >= since)
-            })
-            .map(|a| Marked::Attachment { issue: issue.clone(), attachment: a.id.clone() }))
+        self.find_marked(mark, hint).await
+    }
+
+    async fn link_twin(&self, issue: &str, link: &TwinLink) -> Result<bool, TrackerError> {
+        self.remote_link(issue, link).await
     }
 
     async fn project(&self, key: &str) -> Result<ProjectInfo, TrackerError> {

@@ -4,20 +4,23 @@
 //!
 //! Redmine cannot carry a sync mark without admin changes, so a write the
 //! sync made is found again by who made it, when and what it says
-//! ([`MarkHint`]). Redmine stores `\r\n`: text is read back with `\n` so it
-//! does not echo. Owns nothing on disk; `api` owns the HTTP.
+//! ([`MarkHint`], in `marks`). Redmine stores `\r\n`: text is read back
+//! with `\n` so it does not echo. Owns nothing on disk; `api` owns the HTTP,
+//! `watch` the watcher's cursor.
 
 mod api;
+mod marks;
+mod watch;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use api::{Api, IssueJson, IssuePage, Named, ProjectJson};
+use api::{Api, IssueJson, Named, ProjectJson};
 
 use super::{
     Changes, Cursor, FieldChanges, IssueId, Mark, MarkHint, Marked, NewIssue, ProjectInfo,
@@ -47,22 +50,6 @@ struct Cache {
     projects: Mutex<HashMap<u64, String>>,
     /// Attachment id -> sha256 (attachments never change in Redmine).
     digests: Mutex<HashMap<u64, String>>,
-}
-
-/// Where the watcher stopped: the last `updated_on` seen, and the issues
-/// already returned with exactly that time (Redmine's clock has seconds,
-/// its `updated_on>=` filter only minutes).
-///
-/// While that second is still running on Redmine's clock (`open`), an issue
-/// already returned can change again within it and keep the same
-/// `updated_on`; so the issues of an open second are returned once more
-/// after it has passed. Nothing is missed, and nothing repeats for ever.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct WatchCursor {
-    at: String,
-    seen: Vec<u64>,
-    #[serde(default)]
-    open: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -184,92 +171,11 @@ impl RedmineTracker {
         Ok(sha)
     }
 
-    /// Every issue id this user can see, oldest first (`tandem sync --all`).
-    pub async fn all(&self) -> Result<Vec<IssueId>, TrackerError> {
-        let mut out: Vec<IssueId> = Vec::new();
-        loop {
-            let path = format!("/issues.json?status_id=*&sort=id&limit={PAGE}&offset={}", out.len());
-            let page: IssuePage = self.api.get(&path, "listing every issue").await?;
-            if page.issues.is_empty() {
-                return Ok(out);
-            }
-            out.extend(page.issues.iter().map(|i| i.id.to_string()));
-            if out.len() as u64 >= page.total_count {
-                return Ok(out);
-            }
-        }
-    }
-
-    /// Where a new watcher starts: at the newest change Redmine has.
-    async fn start(&self) -> Result<Changes, TrackerError> {
-        let (page, now): (IssuePage, String) = self
-            .api
-            .get_dated("/issues.json?status_id=*&sort=updated_on:desc&limit=1", "finding the newest change")
-            .await?;
-        let at = page.issues.first().map(|i| i.updated_on.clone()).unwrap_or(now);
-        let start = WatchCursor { at, seen: Vec::new(), open: true };
-        Ok(Changes { issues: Vec::new(), cursor: Cursor(serde_json::to_string(&start).unwrap_or_default()) })
-    }
 }
 
 impl Tracker for RedmineTracker {
     async fn changed_since(&self, cursor: Option<&Cursor>) -> Result<Changes, TrackerError> {
-        let Some(cursor) = cursor.filter(|c| !c.0.is_empty()) else {
-            return self.start().await;
-        };
-        let from: WatchCursor = serde_json::from_str(&cursor.0)
-            .map_err(|e| TrackerError::Rejected(format!("the Redmine watcher's cursor is damaged ({e})")))?;
-        let mut out = Changes {
-            issues: Vec::new(),
-            cursor: cursor.clone(),
-        };
-        let mut next = WatchCursor {
-            at: from.at.clone(),
-            seen: from.seen.clone(),
-            open: from.open,
-        };
-        let mut offset = 0;
-        loop {
-            // Closed issues too (`status_id=*`); `>=` so that a change in the
-            // cursor's own second is not missed; what was already returned at
-            // that second is skipped, so the same issue does not come back forever.
-            let path = format!(
-                "/issues.json?status_id=*&sort=updated_on&limit={PAGE}&offset={offset}&updated_on={}",
-                enc(&format!(">={}", from.at))
-            );
-            let (page, now): (IssuePage, String) = self.api.get_dated(&path, "listing changed issues").await?;
-            // The cursor's second has passed since it was open: look again.
-            let recheck = from.open && from.at < now;
-            let count = page.issues.len();
-            for issue in page.issues {
-                // Redmine compares `updated_on` to the minute: the answer
-                // starts earlier than asked, and those must not pull the
-                // cursor back.
-                if issue.updated_on < from.at {
-                    continue;
-                }
-                if issue.updated_on == from.at && from.seen.contains(&issue.id) && !recheck {
-                    continue;
-                }
-                if issue.updated_on != next.at {
-                    next.at = issue.updated_on.clone();
-                    next.seen.clear();
-                }
-                if !next.seen.contains(&issue.id) {
-                    next.seen.push(issue.id);
-                }
-                out.issues.push(issue.id.to_string());
-            }
-            next.open = next.at >= now;
-            offset += count;
-            if !out.issues.is_empty() || count < PAGE || offset as u64 >= page.total_count {
-                break;
-            }
-        }
-        if !out.issues.is_empty() {
-            out.cursor = Cursor(serde_json::to_string(&next).unwrap_or_default());
-        }
-        Ok(out)
+        self.changes_after(cursor).await
     }
 
     async fn read_issue(&self, id: &str) -> Result<TrackedIssue, TrackerError> {
@@ -438,59 +344,7 @@ impl Tracker for RedmineTracker {
     }
 
     async fn find_mark(&self, mark: &Mark, hint: &MarkHint) -> Result<Option<Marked>, TrackerError> {
-        if hint.since.is_empty() {
-            return Ok(None);
-        }
-        let me = self.me().await?;
-        let since = humantime::parse_rfc3339_weak(&hint.since)
-            .map(|t| t - CLOCK_SLACK)
-            .map(|t| humantime::format_rfc3339_seconds(t).to_string())
-            .map_err(|e| TrackerError::Rejected(format!("bad intent time: {e}")))?;
-        let recent = |created: &str| created >= since.as_str();
-        if mark.0.ends_with(":issue") {
-            let path = format!(
-                "/issues.json?project_id={}&author_id={me}&status_id=*&sort=id:desc&limit={PAGE}&created_on={}",
-                enc(&hint.project),
-                enc(&format!(">={since}"))
-            );
-            let page: IssuePage = self.api.get(&path, "looking for an issue the sync created").await?;
-            return Ok(page
-                .issues
-                .iter()
-                .find(|i| i.subject == hint.text && i.author.as_ref().is_some_and(|a| a.id == me))
-                .map(|i| Marked::Issue { issue: i.id.to_string() }));
-        }
-        let Some(issue) = &hint.issue else {
-            return Ok(None);
-        };
-        let found = match self.issue_json(id_of(issue)?).await {
-            Ok(found) => found,
-            Err(TrackerError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        if hint.size.is_some() {
-            return Ok(found
-                .attachments
-                .iter()
-                .rev()
-                .find(|a| {
-                    a.filename == hint.text
-                        && Some(a.filesize) == hint.size
-                        && a.author.as_ref().is_some_and(|u| u.id == me)
-                        && recent(&a.created_on)
-                })
-                .map(|a| Marked::Attachment { issue: issue.clone(), attachment: a.id.to_string() }));
-        }
-        Ok(found
-            .journals
-            .iter()
-            .rev()
-            .find(|j| {
-                let notes = text(j.notes.as_deref().unwrap_or_default());
-                let body = super::split_on_behalf(&notes).map_or(notes.as_str(), |(_, b)| b);
-                j.user.as_ref().is_some_and(|u| u.id == me) && body == text(&hint.text) && recent(&j.created_on)
-            })
-            .map(|j| Marked::Comment { issue: issue.clone(), comment: j.id.to_string() }))
+        self.find_marked(mark, hint).await
     }
 
     async fn project(&self, key: &str) -> Result<ProjectInfo, TrackerError> {
