@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 
 use super::intents::{Create, Creating, mark_of};
 use super::state::{self, key};
+use super::touched::Marker;
 use super::{Body, Envelope, IssueTwin, SyncError, SyncNode, Transport, Twins, normalise};
 use crate::model::{Context, Project, Replica, Update};
 use crate::tracker::{FieldChanges, NewIssue, Tracker, TrackerError};
@@ -27,6 +28,9 @@ impl<T: Tracker> SyncNode<T> {
                 state::get(tx, state::LAST_RECEIVED, &key(&conn.id, remote))?,
             ))
         })?;
+        // However this ends, the watcher learns the issue was written to.
+        let mut written = Marker::new(&self.touched);
+        written.issue.clone_from(&local_id);
         let done = |this: &Self| this.write_lazy(|tx| state::remove(tx, state::INBOX, inbox_key));
         // Replicas are whole snapshots: one older than what was applied (it
         // lost a race with an urgent one) has nothing left to say.
@@ -123,6 +127,7 @@ impl<T: Tracker> SyncNode<T> {
                 };
                 let intent = self.intent(&conn.id, remote, &replica.key, Creating::Issue);
                 let id = self.create_marked(&intent, Create::Issue(&new)).await?;
+                written.issue = Some(id.clone());
                 self.write_lazy(|tx| {
                     let twin = IssueTwin {
                         remote: remote.into(),

@@ -25,6 +25,7 @@ mod outgoing;
 mod pairs;
 pub mod query;
 mod state;
+mod touched;
 
 use redb::ReadableDatabase;
 use serde::{Deserialize, Serialize};
@@ -185,11 +186,15 @@ pub struct SyncNode<T> {
     scripts: std::sync::RwLock<std::collections::HashMap<String, Result<RulesComponent, String>>>,
     /// How many replicas each way a connection keeps for dry runs.
     history_len: std::sync::atomic::AtomicU64,
-    /// Apply batches hold it shared, a watcher pass alone: a tracker that
-    /// keeps no sync marks (Redmine) would otherwise show the watcher an
-    /// issue the sync just created before its twin is recorded, and it
-    /// would go back to the peer as a new one.
+    /// Apply batches hold it shared, the watcher's decisions alone: a
+    /// tracker that keeps no sync marks (Redmine) would otherwise show the
+    /// watcher an issue the sync just created before its twin is recorded,
+    /// and it would go back to the peer as a new one.
     writing: tokio::sync::RwLock<()>,
+    /// What applies wrote while the watcher was reading (see `touched`).
+    touched: touched::Touched,
+    /// One watcher pass at a time.
+    polling: tokio::sync::Mutex<()>,
 }
 
 impl<T: Tracker> SyncNode<T> {
@@ -203,6 +208,8 @@ impl<T: Tracker> SyncNode<T> {
             scripts: Default::default(),
             history_len: state::HISTORY_LEN.into(),
             writing: Default::default(),
+            touched: Default::default(),
+            polling: Default::default(),
         }
     }
 

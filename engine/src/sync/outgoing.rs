@@ -39,16 +39,21 @@ impl<T: Tracker> SyncNode<T> {
     /// replicas. The cursor moves in the same transaction as the outbox
     /// appends, so a crash repeats the pass rather than losing it.
     pub async fn poll(&self) -> Result<PollReport, SyncError> {
-        let _alone = self.writing.write().await;
-        // A create that crashed before its twin was recorded must be resolved
-        // first, or the watcher would take the new issue for a local one.
-        self.reconcile_intents().await?;
+        let _one_pass = self.polling.lock().await;
+        {
+            // A create that crashed before its twin was recorded must be
+            // resolved first, or the watcher would take the new issue for a
+            // local one.
+            let _alone = self.writing.write().await;
+            self.reconcile_intents().await?;
+        }
         let connections = self.connections()?;
         let mut report = PollReport::default();
         loop {
             let cursor = self
                 .write(|tx| state::cursor(tx, WATCHER_CURSOR))?
                 .map(crate::tracker::Cursor);
+            let since = self.touched.now();
             let changes = self.tracker.changed_since(cursor.as_ref()).await?;
             if changes.issues.is_empty() {
                 // A first poll of a remote tracker only marks where "now" is.
@@ -63,11 +68,19 @@ impl<T: Tracker> SyncNode<T> {
             // Reads go out several at a time (a remote tracker's latency
             // dominates); decisions stay in the tracker's order.
             let tracker = &self.tracker;
-            let reads: Vec<_> = futures::stream::iter(changes.issues.clone())
+            let mut reads: Vec<_> = futures::stream::iter(changes.issues.clone())
                 .map(|id| async move { tracker.read_issue(&id).await })
                 .buffered(READ_AHEAD)
                 .collect()
                 .await;
+            // Applies run while the watcher reads; it decides alone, on what
+            // they left: an issue one wrote to meanwhile is read again.
+            let _alone = self.writing.write().await;
+            for (id, read) in changes.issues.iter().zip(reads.iter_mut()) {
+                if self.touched.since(id, since) {
+                    *read = self.tracker.read_issue(id).await;
+                }
+            }
             for (id, read) in changes.issues.iter().zip(reads) {
                 let issue = match read {
                     Ok(issue) => Some(issue),
@@ -87,6 +100,7 @@ impl<T: Tracker> SyncNode<T> {
                 state::set_cursor(tx, WATCHER_CURSOR, &changes.cursor.0)?;
                 Ok(queued)
             })?;
+            self.touched.forget_until(since);
             crate::failpoint::hit("after-outbox-append");
         }
     }
