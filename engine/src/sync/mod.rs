@@ -12,6 +12,8 @@
 //! - `incoming`: receiving into the inbox, the apply passes, Twins messages.
 //! - `apply`: applying one replica (rules, merge, tracker writes, echo state).
 //! - `intents`: intents and marks around every tracker create.
+//! - `touched`: which issues applies wrote while the watcher was reading.
+//! - `links`: each issue's link to its twin, where the tracker keeps one.
 //! - `state`: the tables.
 //! - `envelope`: what travels, and the `Transport` trait.
 
