@@ -24,9 +24,22 @@ const EXAMPLES: &[&str] = &["service-desk", "one-way"];
 fn main() {
     let here = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     println!("cargo:rerun-if-changed={}", here.join("../wit").display());
-    println!("cargo:rerun-if-changed={}", here.join("../rules-basic/src").display());
-    build(&here.join("guests"), &here.join("../target/guests"), GUESTS, "GUEST");
-    build(&here.join("../examples"), &here.join("../target/examples"), EXAMPLES, "EXAMPLE");
+    println!(
+        "cargo:rerun-if-changed={}",
+        here.join("../rules-basic/src").display()
+    );
+    build(
+        &here.join("guests"),
+        &here.join("../target/guests"),
+        GUESTS,
+        "GUEST",
+    );
+    build(
+        &here.join("../examples"),
+        &here.join("../target/examples"),
+        EXAMPLES,
+        "EXAMPLE",
+    );
 }
 
 /// Builds the cargo workspace at `dir` into `target` (its own target dir: the
@@ -35,9 +48,19 @@ fn build(dir: &Path, target: &Path, crates: &[&str], prefix: &str) {
     for name in crates {
         println!("cargo:rerun-if-changed={}", dir.join(name).display());
     }
-    println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        dir.join("Cargo.toml").display()
+    );
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--locked", "--target", "wasm32-wasip2", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
         .arg(dir.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", target)
         .env_remove("RUSTFLAGS")
@@ -56,6 +79,9 @@ fn build(dir: &Path, target: &Path, crates: &[&str], prefix: &str) {
             .join(format!("{}.wasm", name.replace('-', "_")));
         assert!(file.exists(), "{} was not built", file.display());
         let var = format!("{prefix}_{}", name.replace('-', "_").to_uppercase());
-        println!("cargo:rustc-env={var}={}", file.canonicalize().unwrap().display());
+        println!(
+            "cargo:rustc-env={var}={}",
+            file.canonicalize().unwrap().display()
+        );
     }
 }

@@ -129,7 +129,12 @@ impl TrackerAccess {
         if let Some(file) = &self.secret_file {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(file)
-                .map_err(|e| format!("cannot read the tracker secret from {}: {e}", file.display()))?
+                .map_err(|e| {
+                    format!(
+                        "cannot read the tracker secret from {}: {e}",
+                        file.display()
+                    )
+                })?
                 .permissions()
                 .mode();
             if mode & 0o077 != 0 {
@@ -140,11 +145,18 @@ impl TrackerAccess {
                     file.display()
                 ));
             }
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| format!("cannot read the tracker secret from {}: {e}", file.display()))?;
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                format!(
+                    "cannot read the tracker secret from {}: {e}",
+                    file.display()
+                )
+            })?;
             return Ok(text.trim().to_string());
         }
-        let var = self.secret_env.as_deref().unwrap_or("TANDEM_TRACKER_SECRET");
+        let var = self
+            .secret_env
+            .as_deref()
+            .unwrap_or("TANDEM_TRACKER_SECRET");
         std::env::var(var)
             .map(|v| v.trim().to_string())
             .map_err(|_| format!("the tracker secret is read from the environment variable {var}, which is not set"))

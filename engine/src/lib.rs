@@ -32,14 +32,14 @@
 
 pub mod admin;
 pub mod cli;
-pub mod connection;
-pub mod node;
-pub mod transport;
 pub mod config;
+pub mod connection;
 pub mod model;
+pub mod node;
 pub mod rules;
 pub mod store;
 pub mod sync;
 pub mod tracker;
+pub mod transport;
 
 mod failpoint;

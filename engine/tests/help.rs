@@ -33,13 +33,35 @@ fn rules_help_lists_test_sign_and_verify() {
 #[test]
 fn connection_help_reads_like_the_console_steps() {
     let text = help(&["connection"]);
-    for word in ["initiate", "accept", "list", "show", "trigger", "deactivate", "activate", "delete"] {
-        assert!(text.contains(word), "`tandem connection --help` lacks {word}:\n{text}");
+    for word in [
+        "initiate",
+        "accept",
+        "list",
+        "show",
+        "trigger",
+        "deactivate",
+        "activate",
+        "delete",
+    ] {
+        assert!(
+            text.contains(word),
+            "`tandem connection --help` lacks {word}:\n{text}"
+        );
     }
     let text = help(&["connection", "initiate"]);
     assert!(text.contains("I don't have a URL"), "{text}");
-    for flag in ["--no-url", "--url", "--mode", "--project", "--trigger", "--name"] {
-        assert!(text.contains(flag), "`connection initiate --help` lacks {flag}:\n{text}");
+    for flag in [
+        "--no-url",
+        "--url",
+        "--mode",
+        "--project",
+        "--trigger",
+        "--name",
+    ] {
+        assert!(
+            text.contains(flag),
+            "`connection initiate --help` lacks {flag}:\n{text}"
+        );
     }
     let text = help(&[]);
     for word in ["serve", "status", "sync", "link", "unlink", "errors"] {

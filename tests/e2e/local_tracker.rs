@@ -309,27 +309,35 @@ async fn what_the_sync_creates_carries_a_mark_it_can_find_again() {
         .unwrap();
 
     assert_eq!(
-        t.find_mark(&Mark("m-issue".into()), &Default::default()).await.unwrap(),
+        t.find_mark(&Mark("m-issue".into()), &Default::default())
+            .await
+            .unwrap(),
         Some(Marked::Issue {
             issue: issue.clone()
         })
     );
     assert_eq!(
-        t.find_mark(&Mark("m-comment".into()), &Default::default()).await.unwrap(),
+        t.find_mark(&Mark("m-comment".into()), &Default::default())
+            .await
+            .unwrap(),
         Some(Marked::Comment {
             issue: issue.clone(),
             comment: comment.clone()
         })
     );
     assert_eq!(
-        t.find_mark(&Mark("m-att".into()), &Default::default()).await.unwrap(),
+        t.find_mark(&Mark("m-att".into()), &Default::default())
+            .await
+            .unwrap(),
         Some(Marked::Attachment {
             issue: issue.clone(),
             attachment: attachment.clone()
         })
     );
     assert_eq!(
-        t.find_mark(&Mark("never-written".into()), &Default::default()).await.unwrap(),
+        t.find_mark(&Mark("never-written".into()), &Default::default())
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(

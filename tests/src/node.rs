@@ -80,18 +80,25 @@ impl NodeProc {
 
     pub fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(tandem_bin());
-        cmd.arg("--data").arg(&self.data).args(args).env_remove("TANDEM_DATA");
+        cmd.arg("--data")
+            .arg(&self.data)
+            .args(args)
+            .env_remove("TANDEM_DATA");
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.stdin(Stdio::null()).output().expect("running tandem").into()
+        cmd.stdin(Stdio::null())
+            .output()
+            .expect("running tandem")
+            .into()
     }
 
     /// Runs the CLI and insists it succeeds.
     pub fn ok(&self, args: &[&str]) -> Run {
         let run = self.cli(args);
         assert_eq!(
-            run.code, 0,
+            run.code,
+            0,
             "`tandem {}` on {} failed:\n{}\n{}",
             args.join(" "),
             self.name,
@@ -120,10 +127,23 @@ impl NodeProc {
         let socket = self.data.join("tandem.sock");
         let started = Instant::now();
         while !socket.exists() {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("{}'s `tandem serve` exited ({status}):\n{}", self.name, self.log());
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "{}'s `tandem serve` exited ({status}):\n{}",
+                    self.name,
+                    self.log()
+                );
             }
-            assert!(started.elapsed() < Duration::from_secs(60), "{} did not start:\n{}", self.name, self.log());
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{} did not start:\n{}",
+                self.name,
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -137,10 +157,19 @@ impl NodeProc {
     /// at a failpoint).
     pub fn start_allowing_exit(&mut self) {
         assert!(self.child.is_none(), "{} already runs", self.name);
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.data.join("serve.log")).expect("log file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data.join("serve.log"))
+            .expect("log file");
         let mut cmd = Command::new(tandem_bin());
-        cmd.arg("--data").arg(&self.data).arg("serve").env_remove("TANDEM_DATA")
-            .stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        cmd.arg("--data")
+            .arg(&self.data)
+            .arg("serve")
+            .env_remove("TANDEM_DATA")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -158,7 +187,10 @@ impl NodeProc {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let _ = child.wait();
         None
     }
@@ -166,9 +198,17 @@ impl NodeProc {
     /// Stops the node with SIGTERM and waits for a clean exit.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
             let status = child.wait().expect("waiting for tandem serve");
-            assert!(status.success(), "{} did not stop cleanly ({status}):\n{}", self.name, self.log());
+            assert!(
+                status.success(),
+                "{} did not stop cleanly ({status}):\n{}",
+                self.name,
+                self.log()
+            );
         }
     }
 
@@ -197,10 +237,23 @@ impl NodeProc {
     /// Initiates a private connection ("I don't have a URL"); returns the code.
     pub fn initiate(&self, name: &str, project: &str, trigger: &str) -> String {
         let run = self.ok(&[
-            "connection", "initiate", "--no-url", "--mode", "basic", "--project", project, "--trigger", trigger,
-            "--name", name,
+            "connection",
+            "initiate",
+            "--no-url",
+            "--mode",
+            "basic",
+            "--project",
+            project,
+            "--trigger",
+            trigger,
+            "--name",
+            name,
         ]);
-        run.stdout.lines().last().expect("a code on the last line").to_string()
+        run.stdout
+            .lines()
+            .last()
+            .expect("a code on the last line")
+            .to_string()
     }
 }
 
@@ -254,7 +307,9 @@ pub fn tcp_sockets(pid: u32) -> Vec<TcpSocket> {
             if cols.len() < 10 || !inodes.contains(cols[9]) {
                 continue;
             }
-            let port = |addr: &str| u16::from_str_radix(addr.rsplit(':').next().unwrap_or("0"), 16).unwrap_or(0);
+            let port = |addr: &str| {
+                u16::from_str_radix(addr.rsplit(':').next().unwrap_or("0"), 16).unwrap_or(0)
+            };
             out.push(TcpSocket {
                 local_port: port(cols[1]),
                 remote_port: port(cols[2]),

@@ -49,7 +49,10 @@ impl Reply {
     /// Prints it as the person asked.
     pub fn print(&self, json: bool) {
         if json {
-            println!("{}", serde_json::to_string_pretty(&self.value).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&self.value).unwrap_or_default()
+            );
         } else if !self.text.is_empty() {
             println!("{}", self.text);
         }
@@ -60,7 +63,11 @@ impl Reply {
 pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
 /// Answers a request on an open node.
-pub async fn handle(node: &Arc<Node>, request: Request, progress: Progress) -> Result<Reply, CliError> {
+pub async fn handle(
+    node: &Arc<Node>,
+    request: Request,
+    progress: Progress,
+) -> Result<Reply, CliError> {
     match request {
         Request::Project(r) => cli::project::handle(node, r),
         Request::Issue(r) => cli::issue::handle(node, r),

@@ -49,7 +49,10 @@ fn choose_path(dir: &DataDir) -> Result<PathBuf, String> {
     if natural.as_os_str().len() <= MAX_SOCKET_PATH {
         return Ok(natural);
     }
-    let root = dir.root().canonicalize().unwrap_or_else(|_| dir.root().into());
+    let root = dir
+        .root()
+        .canonicalize()
+        .unwrap_or_else(|_| dir.root().into());
     let tag = &crate::transport::auth::sha256_hex(root.as_os_str().as_encoded_bytes())[..16];
     let base = std::env::var_os("XDG_RUNTIME_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
     let short = base.join(format!("tandem-{tag}.sock"));
@@ -103,7 +106,9 @@ async fn serve_one(node: Arc<Node>, stream: UnixStream) {
         let outcome = match serde_json::from_str::<Request>(&line) {
             Err(e) => Line::Error(CliError::failed(
                 "usage",
-                format!("the node does not understand this request ({e}); are the CLI and the node the same version?"),
+                format!(
+                    "the node does not understand this request ({e}); are the CLI and the node the same version?"
+                ),
             )),
             Ok(request) => {
                 let sender = tx.clone();
@@ -133,7 +138,11 @@ async fn serve_one(node: Arc<Node>, stream: UnixStream) {
 
 /// Sends a request to the running node; `None` when no node runs (a stale
 /// socket is removed).
-pub async fn call(dir: &DataDir, request: &Request, progress: Progress) -> Result<Option<Reply>, CliError> {
+pub async fn call(
+    dir: &DataDir,
+    request: &Request,
+    progress: Progress,
+) -> Result<Option<Reply>, CliError> {
     let path = path(dir);
     let stream = match UnixStream::connect(&path).await {
         Ok(s) => s,
@@ -143,9 +152,12 @@ pub async fn call(dir: &DataDir, request: &Request, progress: Progress) -> Resul
         }
         Err(_) => return Ok(None),
     };
-    let lost = |e: std::io::Error| CliError::failed("io", format!("lost the running node's admin socket: {e}"));
+    let lost = |e: std::io::Error| {
+        CliError::failed("io", format!("lost the running node's admin socket: {e}"))
+    };
     let (read, mut write) = stream.into_split();
-    let mut text = serde_json::to_string(request).map_err(|e| CliError::failed("usage", e.to_string()))?;
+    let mut text =
+        serde_json::to_string(request).map_err(|e| CliError::failed("usage", e.to_string()))?;
     text.push('\n');
     write.write_all(text.as_bytes()).await.map_err(lost)?;
     let mut lines = BufReader::new(read).lines();
@@ -154,8 +166,16 @@ pub async fn call(dir: &DataDir, request: &Request, progress: Progress) -> Resul
             Ok(Line::Progress { done, total }) => progress(done, total),
             Ok(Line::Reply(reply)) => return Ok(Some(reply)),
             Ok(Line::Error(e)) => return Err(e),
-            Err(e) => return Err(CliError::failed("io", format!("the node answered something unreadable: {e}"))),
+            Err(e) => {
+                return Err(CliError::failed(
+                    "io",
+                    format!("the node answered something unreadable: {e}"),
+                ));
+            }
         }
     }
-    Err(CliError::failed("io", "the running node closed the admin socket without an answer (did it stop?)"))
+    Err(CliError::failed(
+        "io",
+        "the running node closed the admin socket without an answer (did it stop?)",
+    ))
 }

@@ -119,7 +119,9 @@ fn ask(question: &str, flag: &str, optional: bool) -> Result<Option<String>, Cli
         if optional {
             return Ok(None);
         }
-        return Err(CliError::usage(format!("{flag} is required (no terminal to ask on)")));
+        return Err(CliError::usage(format!(
+            "{flag} is required (no terminal to ask on)"
+        )));
     }
     eprint!("{question}: ");
     let mut line = String::new();
@@ -162,11 +164,17 @@ impl ConnectionCommand {
                 }
                 let project = match a.project {
                     Some(p) => p,
-                    None => ask("Project for incoming sync", "--project", false)?.unwrap_or_default(),
+                    None => {
+                        ask("Project for incoming sync", "--project", false)?.unwrap_or_default()
+                    }
                 };
                 let trigger = match a.trigger {
                     Some(t) => Some(t),
-                    None => ask("Trigger (e.g. project = OPS AND type = Bug; empty for none)", "--trigger", true)?,
+                    None => ask(
+                        "Trigger (e.g. project = OPS AND type = Bug; empty for none)",
+                        "--trigger",
+                        true,
+                    )?,
                 };
                 let name = match a.name {
                     Some(n) => n,
@@ -187,10 +195,13 @@ impl ConnectionCommand {
                     None => ask("Paste the invitation code", "--code", false)?.unwrap_or_default(),
                 };
                 // Damaged codes are reported before anything else happens.
-                connection::Invitation::decode(&code).map_err(|e| CliError::failed("invalid_code", e.to_string()))?;
+                connection::Invitation::decode(&code)
+                    .map_err(|e| CliError::failed("invalid_code", e.to_string()))?;
                 let project = match a.project {
                     Some(p) => p,
-                    None => ask("Project for incoming sync", "--project", false)?.unwrap_or_default(),
+                    None => {
+                        ask("Project for incoming sync", "--project", false)?.unwrap_or_default()
+                    }
                 };
                 let trigger = match a.trigger {
                     Some(t) => Some(t),
@@ -210,12 +221,29 @@ impl ConnectionCommand {
                 name,
                 query: Query::parse(&query).map_err(|e| CliError::usage(format!("QUERY: {e}")))?,
             },
-            ConnectionCommand::Deactivate { name } => ConnectionRequest::SetState { name, active: false },
-            ConnectionCommand::Activate { name } => ConnectionRequest::SetState { name, active: true },
+            ConnectionCommand::Deactivate { name } => ConnectionRequest::SetState {
+                name,
+                active: false,
+            },
+            ConnectionCommand::Activate { name } => {
+                ConnectionRequest::SetState { name, active: true }
+            }
             ConnectionCommand::Delete { name } => ConnectionRequest::Delete { name },
-            ConnectionCommand::Upgrade { name, rules, dry_run, rollback } => {
-                let component = rules.map(|p| super::upgrade::read_component(&p)).transpose()?;
-                ConnectionRequest::Upgrade(super::upgrade::UpgradeRequest { name, component, dry_run, rollback })
+            ConnectionCommand::Upgrade {
+                name,
+                rules,
+                dry_run,
+                rollback,
+            } => {
+                let component = rules
+                    .map(|p| super::upgrade::read_component(&p))
+                    .transpose()?;
+                ConnectionRequest::Upgrade(super::upgrade::UpgradeRequest {
+                    name,
+                    component,
+                    dry_run,
+                    rollback,
+                })
             }
             ConnectionCommand::History { name } => ConnectionRequest::History { name },
         }))
@@ -302,8 +330,14 @@ pub(crate) fn listed(node: &Node, conn: &Connection) -> Result<Listed, CliError>
 }
 
 fn line(l: &Listed) -> String {
-    let side = serde_json::to_value(l.side).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-    let mode = serde_json::to_value(l.mode).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    let side = serde_json::to_value(l.side)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let mode = serde_json::to_value(l.mode)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
     let mut text = format!(
         "{}\tpeer {}\t{side}\t{mode}\t{}\tproject {}\toutbox {}\tinbox {}\terrors {}",
         l.name, l.peer, l.state, l.project, l.outbox, l.inbox, l.errors
@@ -323,7 +357,8 @@ pub async fn handle(node: &Arc<Node>, request: ConnectionRequest) -> Result<Repl
                 &node.store,
                 &node.config.name,
                 node.config.public_url.as_deref(),
-                node.tls_fingerprint().map_err(|e| CliError::failed("tls", e))?,
+                node.tls_fingerprint()
+                    .map_err(|e| CliError::failed("tls", e))?,
                 &existing,
                 opts,
             )?;
@@ -332,7 +367,10 @@ pub async fn handle(node: &Arc<Node>, request: ConnectionRequest) -> Result<Repl
                 "Connection `{}` initiated: project {} for incoming sync, Basic mode, destination unknown until accepted.\nOn the other side, run `tandem connection accept --code CODE --project KEY` with this code:\n{code}",
                 conn.name, conn.project
             );
-            Ok(Reply::new(serde_json::json!({ "code": code, "name": conn.name }), text))
+            Ok(Reply::new(
+                serde_json::json!({ "code": code, "name": conn.name }),
+                text,
+            ))
         }
         ConnectionRequest::Accept(opts) => {
             let (conn, acceptance, invitation) = connection::prepare_accept(
@@ -347,8 +385,11 @@ pub async fn handle(node: &Arc<Node>, request: ConnectionRequest) -> Result<Repl
             let secrets = connection::secrets(&node.store, &conn.id)?.unwrap_or_default();
             let key = connection::ConnectionKey::from_seed_hex(&secrets.own_key)
                 .ok_or_else(|| CliError::failed("store", "this connection's key is unreadable"))?;
-            let http = http_client(invitation.tls_fingerprint.as_deref(), Duration::from_secs(30))
-                .map_err(|e| CliError::failed("io", e))?;
+            let http = http_client(
+                invitation.tls_fingerprint.as_deref(),
+                Duration::from_secs(30),
+            )
+            .map_err(|e| CliError::failed("io", e))?;
             let welcome = PeerClient::handshake(&http, &invitation.url, &key, &invitation.public_key, &acceptance)
                 .await
                 .map_err(|e| {
@@ -373,9 +414,13 @@ pub async fn handle(node: &Arc<Node>, request: ConnectionRequest) -> Result<Repl
             Ok(Reply::new(&l, text))
         }
         ConnectionRequest::List => {
-            let all: Vec<Listed> = existing.iter().map(|c| listed(node, c)).collect::<Result<_, _>>()?;
+            let all: Vec<Listed> = existing
+                .iter()
+                .map(|c| listed(node, c))
+                .collect::<Result<_, _>>()?;
             let text = if all.is_empty() {
-                "no connections yet: `tandem connection initiate` or `tandem connection accept`".to_string()
+                "no connections yet: `tandem connection initiate` or `tandem connection accept`"
+                    .to_string()
             } else {
                 all.iter().map(line).collect::<Vec<_>>().join("\n")
             };
@@ -405,13 +450,19 @@ pub async fn handle(node: &Arc<Node>, request: ConnectionRequest) -> Result<Repl
                     format!("`{name}` waits for the other side to accept its invitation"),
                 ));
             }
-            conn.state = if active { State::Active } else { State::Deactivated };
+            conn.state = if active {
+                State::Active
+            } else {
+                State::Deactivated
+            };
             sync.add_connection(&conn).map_err(sync_err)?;
             node.signals.bump_connections();
             let text = if active {
                 format!("`{name}` is active; what queued is exchanged now")
             } else {
-                format!("`{name}` is deactivated; changes queue until `tandem connection activate {name}`")
+                format!(
+                    "`{name}` is deactivated; changes queue until `tandem connection activate {name}`"
+                )
             };
             Ok(Reply::new(listed(node, &conn)?, text))
         }
@@ -420,7 +471,8 @@ pub async fn handle(node: &Arc<Node>, request: ConnectionRequest) -> Result<Repl
         ConnectionRequest::Delete { name } => {
             let conn = by_name(node, &name)?;
             sync.delete_connection(&conn.id, |tx| {
-                connection::forget(tx, &conn.id).map_err(|e| crate::sync::SyncError::Store(e.to_string()))
+                connection::forget(tx, &conn.id)
+                    .map_err(|e| crate::sync::SyncError::Store(e.to_string()))
             })
             .map_err(sync_err)?;
             node.signals.bump_connections();

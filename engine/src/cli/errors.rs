@@ -62,10 +62,18 @@ fn shape(node: &Node, e: &ErrorRecord) -> serde_json::Value {
 
 fn find(node: &Node, id: &str) -> Result<ErrorRecord, CliError> {
     let sync = node.sync()?;
-    let errors = sync.errors().map_err(|e| CliError::failed("store", e.to_string()))?;
-    errors.into_iter().find(|e| id_of(node, e) == id).ok_or_else(|| {
-        CliError::failed("not_found", format!("no error `{id}` (see `tandem errors list`)"))
-    })
+    let errors = sync
+        .errors()
+        .map_err(|e| CliError::failed("store", e.to_string()))?;
+    errors
+        .into_iter()
+        .find(|e| id_of(node, e) == id)
+        .ok_or_else(|| {
+            CliError::failed(
+                "not_found",
+                format!("no error `{id}` (see `tandem errors list`)"),
+            )
+        })
 }
 
 pub fn handle(node: &Node, request: ErrorsRequest) -> Result<Reply, CliError> {
@@ -80,7 +88,16 @@ pub fn handle(node: &Node, request: ErrorsRequest) -> Result<Reply, CliError> {
             } else {
                 errors
                     .iter()
-                    .map(|e| format!("{}\t{} x{}\t{}\n  hint: {}", id_of(node, e), e.kind, e.count, e.message, e.hint))
+                    .map(|e| {
+                        format!(
+                            "{}\t{} x{}\t{}\n  hint: {}",
+                            id_of(node, e),
+                            e.kind,
+                            e.count,
+                            e.message,
+                            e.hint
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             };
@@ -89,19 +106,28 @@ pub fn handle(node: &Node, request: ErrorsRequest) -> Result<Reply, CliError> {
         ErrorsRequest::Show { id } => {
             let e = find(node, &id)?;
             let value = shape(node, &e);
-            Ok(Reply::new(&value, serde_json::to_string_pretty(&value).unwrap_or_default()))
+            Ok(Reply::new(
+                &value,
+                serde_json::to_string_pretty(&value).unwrap_or_default(),
+            ))
         }
         ErrorsRequest::Retry { id } => {
             let e = find(node, &id)?;
             sync.retry(&e.connection, &e.issue).map_err(store)?;
             node.signals.inbox.notify_one();
             node.changed();
-            Ok(Reply::new(serde_json::json!({ "retried": id }), format!("{id} queued for another try")))
+            Ok(Reply::new(
+                serde_json::json!({ "retried": id }),
+                format!("{id} queued for another try"),
+            ))
         }
         ErrorsRequest::Resolve { id } => {
             let e = find(node, &id)?;
             sync.resolve(&e.connection, &e.issue).map_err(store)?;
-            Ok(Reply::new(serde_json::json!({ "resolved": id }), format!("{id} resolved")))
+            Ok(Reply::new(
+                serde_json::json!({ "resolved": id }),
+                format!("{id} resolved"),
+            ))
         }
     }
 }

@@ -93,12 +93,15 @@ impl InitArgs {
             _ => None,
         };
         let jira = match self.tracker {
-            TrackerKind::Jira => self.jira_url.clone().map(|url| crate::config::TrackerAccess {
-                user: self.jira_user.clone(),
-                default_issue_types,
-                twin_links,
-                ..access(url)
-            }),
+            TrackerKind::Jira => self
+                .jira_url
+                .clone()
+                .map(|url| crate::config::TrackerAccess {
+                    user: self.jira_user.clone(),
+                    default_issue_types,
+                    twin_links,
+                    ..access(url)
+                }),
             _ => None,
         };
         let dir = DataDir::new(data).map_err(|e| CliError::failed("usage", e.to_string()))?;

@@ -74,12 +74,29 @@ pub enum IssueCommand {
 #[serde(rename_all = "snake_case")]
 pub enum IssueRequest {
     Create(NewIssue),
-    Edit { key: String, changes: FieldChanges },
-    Comment { key: String, body: String, internal: bool },
-    Attach { key: String, filename: String, bytes_base64: String },
-    Delete { key: String },
-    Show { key: String },
-    List { project: Option<String> },
+    Edit {
+        key: String,
+        changes: FieldChanges,
+    },
+    Comment {
+        key: String,
+        body: String,
+        internal: bool,
+    },
+    Attach {
+        key: String,
+        filename: String,
+        bytes_base64: String,
+    },
+    Delete {
+        key: String,
+    },
+    Show {
+        key: String,
+    },
+    List {
+        project: Option<String>,
+    },
 }
 
 impl IssueCommand {
@@ -168,7 +185,10 @@ pub(crate) fn local_tracker(node: &Node) -> Result<&LocalTracker, CliError> {
 
 pub fn handle(node: &Node, request: IssueRequest) -> Result<Reply, CliError> {
     let tracker = local_tracker(node)?;
-    let writes = !matches!(request, IssueRequest::Show { .. } | IssueRequest::List { .. });
+    let writes = !matches!(
+        request,
+        IssueRequest::Show { .. } | IssueRequest::List { .. }
+    );
     let reply = match request {
         IssueRequest::Create(new) => {
             let issue = tracker.create(&new)?;
@@ -194,9 +214,12 @@ pub fn handle(node: &Node, request: IssueRequest) -> Result<Reply, CliError> {
             filename,
             bytes_base64,
         } => {
-            let bytes = B64
-                .decode(bytes_base64)
-                .map_err(|e| CliError::failed("usage", format!("the attachment did not arrive intact: {e}")))?;
+            let bytes = B64.decode(bytes_base64).map_err(|e| {
+                CliError::failed(
+                    "usage",
+                    format!("the attachment did not arrive intact: {e}"),
+                )
+            })?;
             let id = tracker.attach(&key, &filename, &bytes)?;
             Reply::new(
                 serde_json::json!({ "id": id }),
@@ -240,7 +263,10 @@ pub fn handle(node: &Node, request: IssueRequest) -> Result<Reply, CliError> {
                 } else {
                     ""
                 };
-                text.push_str(&format!("\n-- synced on {conn} with {}{removed}", t.remote_key));
+                text.push_str(&format!(
+                    "\n-- synced on {conn} with {}{removed}",
+                    t.remote_key
+                ));
             }
             Reply { value, text }
         }

@@ -14,9 +14,9 @@ pub mod project;
 mod rules;
 mod rules_new;
 mod serve;
-mod upgrade;
 pub mod status;
 pub mod sync;
+mod upgrade;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

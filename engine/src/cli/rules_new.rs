@@ -13,20 +13,33 @@ const FILES: &[(&str, &str)] = &[
     ("README.md", include_str!("scaffold/README.md.in")),
     (".gitignore", include_str!("scaffold/gitignore.in")),
     ("src/lib.rs", include_str!("scaffold/lib.rs.in")),
-    ("src/basic.rs", include_str!("../../../rules-basic/src/basic.rs")),
+    (
+        "src/basic.rs",
+        include_str!("../../../rules-basic/src/basic.rs"),
+    ),
     ("wit/rules.wit", include_str!("../../../wit/rules.wit")),
-    ("fixtures/issue.json", include_str!("../../../examples/basic/issue.json")),
-    ("fixtures/context.json", include_str!("../../../examples/basic/context.json")),
+    (
+        "fixtures/issue.json",
+        include_str!("../../../examples/basic/issue.json"),
+    ),
+    (
+        "fixtures/context.json",
+        include_str!("../../../examples/basic/context.json"),
+    ),
     ("tests/rules.rs", include_str!("scaffold/tests.rs.in")),
 ];
 
 /// Writes the crate into `dir` (which must not exist or be empty).
 pub fn run(dir: &Path, json: bool) -> Result<(), CliError> {
-    let io = |e: std::io::Error| CliError::failed("io", format!("cannot write {}: {e}", dir.display()));
+    let io =
+        |e: std::io::Error| CliError::failed("io", format!("cannot write {}: {e}", dir.display()));
     if dir.exists() && std::fs::read_dir(dir).map_err(io)?.next().is_some() {
         return Err(CliError::failed(
             "exists",
-            format!("{} exists and is not empty; choose a new directory", dir.display()),
+            format!(
+                "{} exists and is not empty; choose a new directory",
+                dir.display()
+            ),
         ));
     }
     let name = crate_name(dir)?;
@@ -45,7 +58,9 @@ pub fn run(dir: &Path, json: bool) -> Result<(), CliError> {
         format!(
             "rules crate `{name}` created in {}, starting from the Basic rules (edit src/basic.rs)\n  build: cargo build --release --target wasm32-wasip2\n  test:  TANDEM={} cargo test",
             dir.display(),
-            std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "tandem".into())
+            std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "tandem".into())
         ),
     );
     Ok(())
@@ -59,7 +74,13 @@ fn crate_name(dir: &Path) -> Result<String, CliError> {
         .unwrap_or_default();
     let name: String = base
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     let name = name.trim_matches('-').to_string();
     if !name.starts_with(|c: char| c.is_ascii_lowercase()) {

@@ -6,8 +6,8 @@ use clap::Args;
 
 use super::CliError;
 use crate::config::DataDir;
-use crate::node::serve::{ServeOptions, run};
 use crate::node::Node;
+use crate::node::serve::{ServeOptions, run};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -32,9 +32,15 @@ impl ServeArgs {
     pub fn run(self, data: Option<PathBuf>) -> Result<(), CliError> {
         let dir = DataDir::new(data).map_err(|e| CliError::failed("config", e.to_string()))?;
         if self.relocated {
-            let mut config = dir.config().map_err(|e| CliError::failed("config", e.to_string()))?;
-            config.created_in = dir.root().canonicalize().map_err(|e| CliError::failed("io", e.to_string()))?;
-            dir.init(&config, true).map_err(|e| CliError::failed("config", e.to_string()))?;
+            let mut config = dir
+                .config()
+                .map_err(|e| CliError::failed("config", e.to_string()))?;
+            config.created_in = dir
+                .root()
+                .canonicalize()
+                .map_err(|e| CliError::failed("io", e.to_string()))?;
+            dir.init(&config, true)
+                .map_err(|e| CliError::failed("config", e.to_string()))?;
         }
         let node = Node::open(dir, true).map_err(|e| match e {
             crate::node::OpenError::Store(crate::store::StoreError::InUse) => CliError::failed(

@@ -16,7 +16,11 @@ pub fn handle(node: &Node) -> Result<Reply, CliError> {
         .map(|c| listed(node, c))
         .collect::<Result<_, _>>()?;
     let errors = sync.errors().map_err(store)?.len();
-    let running = if node.serving { "running" } else { "not running (start it with `tandem serve`)" };
+    let running = if node.serving {
+        "running"
+    } else {
+        "not running (start it with `tandem serve`)"
+    };
     let value = serde_json::json!({
         "node": node.config.name,
         "tracker": node.config.tracker,
@@ -29,7 +33,10 @@ pub fn handle(node: &Node) -> Result<Reply, CliError> {
         "node `{}` ({} tracker) is {running}\npublic URL: {}\nerrors: {errors}",
         node.config.name,
         node.config.tracker,
-        node.config.public_url.as_deref().unwrap_or("none (private: it calls out only)")
+        node.config
+            .public_url
+            .as_deref()
+            .unwrap_or("none (private: it calls out only)")
     );
     for c in &connections {
         let v = serde_json::to_value(c).unwrap_or_default();

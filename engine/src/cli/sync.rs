@@ -45,30 +45,54 @@ pub struct UnlinkArgs {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncRequest {
-    Issue { connection: String, issue: String },
-    All { connection: String },
-    Link { connection: String, issue: String, remote: String },
-    Unlink { connection: String, issue: String },
+    Issue {
+        connection: String,
+        issue: String,
+    },
+    All {
+        connection: String,
+    },
+    Link {
+        connection: String,
+        issue: String,
+        remote: String,
+    },
+    Unlink {
+        connection: String,
+        issue: String,
+    },
 }
 
 impl SyncArgs {
     pub fn request(self) -> Request {
         Request::Sync(match self.issue {
-            Some(issue) if !self.all => SyncRequest::Issue { connection: self.connection, issue },
-            _ => SyncRequest::All { connection: self.connection },
+            Some(issue) if !self.all => SyncRequest::Issue {
+                connection: self.connection,
+                issue,
+            },
+            _ => SyncRequest::All {
+                connection: self.connection,
+            },
         })
     }
 }
 
 impl LinkArgs {
     pub fn request(self) -> Request {
-        Request::Sync(SyncRequest::Link { connection: self.connection, issue: self.issue, remote: self.remote_id })
+        Request::Sync(SyncRequest::Link {
+            connection: self.connection,
+            issue: self.issue,
+            remote: self.remote_id,
+        })
     }
 }
 
 impl UnlinkArgs {
     pub fn request(self) -> Request {
-        Request::Sync(SyncRequest::Unlink { connection: self.connection, issue: self.issue })
+        Request::Sync(SyncRequest::Unlink {
+            connection: self.connection,
+            issue: self.issue,
+        })
     }
 }
 
@@ -80,29 +104,49 @@ fn failed(e: crate::sync::SyncError) -> CliError {
     }
 }
 
-pub async fn handle(node: &Arc<Node>, request: SyncRequest, progress: Progress) -> Result<Reply, CliError> {
+pub async fn handle(
+    node: &Arc<Node>,
+    request: SyncRequest,
+    progress: Progress,
+) -> Result<Reply, CliError> {
     let sync = node.sync()?;
     let reply = match request {
         SyncRequest::Issue { connection, issue } => {
             let conn = by_name(node, &connection)?;
             let found = node.tracker.resolve(&issue).await?;
-            let queued = sync.queue_issue(&conn.id, &found.id, true).await.map_err(failed)?;
+            let queued = sync
+                .queue_issue(&conn.id, &found.id, true)
+                .await
+                .map_err(failed)?;
             let text = if queued {
                 format!("{issue} queued on `{connection}`")
             } else {
-                format!("{issue} is already in sync on `{connection}` (nothing changed since it was last sent)")
+                format!(
+                    "{issue} is already in sync on `{connection}` (nothing changed since it was last sent)"
+                )
             };
-            Reply::new(serde_json::json!({ "issue": issue, "queued": queued }), text)
+            Reply::new(
+                serde_json::json!({ "issue": issue, "queued": queued }),
+                text,
+            )
         }
         SyncRequest::All { connection } => {
             let conn = by_name(node, &connection)?;
             let Some(trigger) = conn.trigger.clone() else {
                 return Err(CliError::failed(
                     "no_trigger",
-                    format!("`{connection}` has no trigger to say which issues to sync; set one with `tandem connection trigger {connection} QUERY`"),
+                    format!(
+                        "`{connection}` has no trigger to say which issues to sync; set one with `tandem connection trigger {connection} QUERY`"
+                    ),
                 ));
             };
-            let issues: Vec<_> = node.tracker.all().await?.into_iter().filter(|i| trigger.matches(i)).collect();
+            let issues: Vec<_> = node
+                .tracker
+                .all()
+                .await?
+                .into_iter()
+                .filter(|i| trigger.matches(i))
+                .collect();
             let total = issues.len() as u64;
             progress(0, total);
             let (mut queued, mut failures) = (0u64, Vec::new());
@@ -118,20 +162,33 @@ pub async fn handle(node: &Arc<Node>, request: SyncRequest, progress: Progress) 
                 }
                 progress(n as u64 + 1, total);
             }
-            let mut text = format!("{queued} of {total} issues matching `{trigger}` queued on `{connection}`");
+            let mut text =
+                format!("{queued} of {total} issues matching `{trigger}` queued on `{connection}`");
             for f in &failures {
                 text.push_str(&format!("\nfailed: {f}"));
             }
-            Reply::new(serde_json::json!({ "matched": total, "queued": queued, "failed": failures }), text)
+            Reply::new(
+                serde_json::json!({ "matched": total, "queued": queued, "failed": failures }),
+                text,
+            )
         }
-        SyncRequest::Link { connection, issue, remote } => {
+        SyncRequest::Link {
+            connection,
+            issue,
+            remote,
+        } => {
             let conn = by_name(node, &connection)?;
             let found = node.tracker.resolve(&issue).await?;
-            sync.link(&conn.id, &found.id, &found.issue.key, &remote).map_err(failed)?;
-            sync.queue_issue(&conn.id, &found.id, true).await.map_err(failed)?;
+            sync.link(&conn.id, &found.id, &found.issue.key, &remote)
+                .map_err(failed)?;
+            sync.queue_issue(&conn.id, &found.id, true)
+                .await
+                .map_err(failed)?;
             Reply::new(
                 serde_json::json!({ "issue": issue, "remote": remote, "connection": connection }),
-                format!("{issue} is linked with the other side's {remote} on `{connection}`; no copy was made"),
+                format!(
+                    "{issue} is linked with the other side's {remote} on `{connection}`; no copy was made"
+                ),
             )
         }
         SyncRequest::Unlink { connection, issue } => {
@@ -139,7 +196,10 @@ pub async fn handle(node: &Arc<Node>, request: SyncRequest, progress: Progress) 
             let found = node.tracker.resolve(&issue).await?;
             let unlinked = sync.unlink(&conn.id, &found.id).map_err(failed)?;
             if !unlinked {
-                return Err(CliError::failed("not_found", format!("{issue} is not synced on `{connection}`")));
+                return Err(CliError::failed(
+                    "not_found",
+                    format!("{issue} is not synced on `{connection}`"),
+                ));
             }
             Reply::new(
                 serde_json::json!({ "issue": issue, "connection": connection }),

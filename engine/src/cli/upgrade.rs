@@ -58,10 +58,14 @@ pub async fn handle(node: &Arc<Node>, request: UpgradeRequest) -> Result<Reply, 
         if conn.mode == Mode::Basic {
             return Err(CliError::failed(
                 "no_downgrade",
-                format!("`{}` runs the Basic rules: there is no script to roll back to, and no way back to Basic", conn.name),
+                format!(
+                    "`{}` runs the Basic rules: there is no script to roll back to, and no way back to Basic",
+                    conn.name
+                ),
             ));
         }
-        let bytes = scripts::rollback(node, &conn.id).map_err(|e| CliError::failed("rollback", e))?;
+        let bytes =
+            scripts::rollback(node, &conn.id).map_err(|e| CliError::failed("rollback", e))?;
         let component = scripts::check(node, &host, &conn.name, &bytes, &conn.project)?;
         conn.rules_sha256 = Some(crate::transport::auth::sha256_hex(&bytes));
         sync.add_connection(&conn).map_err(store_err)?;
@@ -75,9 +79,9 @@ pub async fn handle(node: &Arc<Node>, request: UpgradeRequest) -> Result<Reply, 
     let Some((file, encoded)) = request.component else {
         return Err(CliError::usage("give --rules FILE.wasm (or --rollback)"));
     };
-    let bytes = B64
-        .decode(encoded)
-        .map_err(|e| CliError::failed("usage", format!("the component did not arrive intact: {e}")))?;
+    let bytes = B64.decode(encoded).map_err(|e| {
+        CliError::failed("usage", format!("the component did not arrive intact: {e}"))
+    })?;
     let candidate = scripts::check(node, &host, &file, &bytes, &conn.project)?;
     if request.dry_run {
         return dry_run(node, &conn, &candidate).await;
@@ -107,9 +111,15 @@ pub async fn handle(node: &Arc<Node>, request: UpgradeRequest) -> Result<Reply, 
 
 /// Runs the candidate next to the current rules on the connection's recent
 /// traffic and reports, per issue, what would differ. Changes nothing.
-async fn dry_run(node: &Node, conn: &Connection, candidate: &RulesComponent) -> Result<Reply, CliError> {
+async fn dry_run(
+    node: &Node,
+    conn: &Connection,
+    candidate: &RulesComponent,
+) -> Result<Reply, CliError> {
     let sync = node.sync()?;
-    let current = sync.rules_for(conn).map_err(|e| CliError::failed("rules", e.to_string()))?;
+    let current = sync
+        .rules_for(conn)
+        .map_err(|e| CliError::failed("rules", e.to_string()))?;
     let mut report = Vec::new();
     let mut unchanged = 0usize;
 
@@ -126,9 +136,22 @@ async fn dry_run(node: &Node, conn: &Connection, candidate: &RulesComponent) -> 
         let project = node.tracker.project(&issue.project).await?;
         let twin = sync.twin(&conn.id, &id).map_err(store_err)?;
         let ctx = context(conn, twin.is_none(), twin.map(|t| t.remote_key), project);
-        let before = current.outgoing(&ctx, &issue.issue).map(json).map_err(|e| e.to_string());
-        let after = candidate.outgoing(&ctx, &issue.issue).map(json).map_err(|e| e.to_string());
-        push_diff(&mut report, &mut unchanged, "sent", &issue.issue.key, before, after);
+        let before = current
+            .outgoing(&ctx, &issue.issue)
+            .map(json)
+            .map_err(|e| e.to_string());
+        let after = candidate
+            .outgoing(&ctx, &issue.issue)
+            .map(json)
+            .map_err(|e| e.to_string());
+        push_diff(
+            &mut report,
+            &mut unchanged,
+            "sent",
+            &issue.issue.key,
+            before,
+            after,
+        );
     }
 
     // Received: what this side would apply for each replica it received.
@@ -139,15 +162,36 @@ async fn dry_run(node: &Node, conn: &Connection, candidate: &RulesComponent) -> 
         let Body::Replica { replica, .. } = &e.body else {
             continue;
         };
-        let local = match sync.local_twin_of(&conn.id, &e.origin_issue).map_err(store_err)? {
+        let local = match sync
+            .local_twin_of(&conn.id, &e.origin_issue)
+            .map_err(store_err)?
+        {
             Some(id) => node.tracker.read_issue(&id).await.ok().map(|t| t.issue),
             None => None,
         };
-        let ctx = context(conn, local.is_none(), Some(replica.key.clone()), project.clone());
+        let ctx = context(
+            conn,
+            local.is_none(),
+            Some(replica.key.clone()),
+            project.clone(),
+        );
         let prev = previous.get(&e.origin_issue);
-        let before = current.incoming(&ctx, replica, prev, local.as_ref()).map(json).map_err(|e| e.to_string());
-        let after = candidate.incoming(&ctx, replica, prev, local.as_ref()).map(json).map_err(|e| e.to_string());
-        push_diff(&mut report, &mut unchanged, "received", &replica.key, before, after);
+        let before = current
+            .incoming(&ctx, replica, prev, local.as_ref())
+            .map(json)
+            .map_err(|e| e.to_string());
+        let after = candidate
+            .incoming(&ctx, replica, prev, local.as_ref())
+            .map(json)
+            .map_err(|e| e.to_string());
+        push_diff(
+            &mut report,
+            &mut unchanged,
+            "received",
+            &replica.key,
+            before,
+            after,
+        );
         previous.insert(e.origin_issue.clone(), replica.clone());
     }
 
@@ -158,7 +202,11 @@ async fn dry_run(node: &Node, conn: &Connection, candidate: &RulesComponent) -> 
         report.len()
     );
     for item in &report {
-        text.push_str(&format!("\n{} {}:", item["direction"].as_str().unwrap_or(""), item["issue"].as_str().unwrap_or("")));
+        text.push_str(&format!(
+            "\n{} {}:",
+            item["direction"].as_str().unwrap_or(""),
+            item["issue"].as_str().unwrap_or("")
+        ));
         for change in item["changes"].as_array().into_iter().flatten() {
             text.push_str(&format!(
                 "\n  {}: {} -> {}",
@@ -174,7 +222,12 @@ async fn dry_run(node: &Node, conn: &Connection, candidate: &RulesComponent) -> 
     ))
 }
 
-fn context(conn: &Connection, first_sync: bool, remote_key: Option<String>, project: crate::tracker::ProjectInfo) -> Context {
+fn context(
+    conn: &Connection,
+    first_sync: bool,
+    remote_key: Option<String>,
+    project: crate::tracker::ProjectInfo,
+) -> Context {
     Context {
         connection: conn.name.clone(),
         side: conn.side,
@@ -204,7 +257,9 @@ fn push_diff(
     let as_object = |r: Result<Value, String>| match r {
         Ok(Value::Object(map)) => map,
         Ok(other) => [("value".to_string(), other)].into_iter().collect(),
-        Err(e) => [("error".to_string(), Value::String(e))].into_iter().collect(),
+        Err(e) => [("error".to_string(), Value::String(e))]
+            .into_iter()
+            .collect(),
     };
     let (before, after) = (as_object(before), as_object(after));
     let mut fields: Vec<&String> = before.keys().chain(after.keys()).collect();
@@ -224,7 +279,9 @@ fn push_diff(
     if changes.is_empty() {
         *unchanged += 1;
     } else {
-        report.push(serde_json::json!({ "direction": direction, "issue": issue, "changes": changes }));
+        report.push(
+            serde_json::json!({ "direction": direction, "issue": issue, "changes": changes }),
+        );
     }
 }
 
@@ -261,5 +318,8 @@ pub fn history(node: &Node, name: &str) -> Result<Reply, CliError> {
         }
         value.insert(direction.into(), json(&envelopes));
     }
-    Ok(Reply::new(Value::Object(value), text.trim_end().to_string()))
+    Ok(Reply::new(
+        Value::Object(value),
+        text.trim_end().to_string(),
+    ))
 }

@@ -98,7 +98,9 @@ pub enum ConnectionError {
     NoPublicUrl,
     #[error("the invitation code expired at {0}; ask the other side for a new one")]
     Expired(String),
-    #[error("the invitation code was already used by another node; ask the other side for a new one")]
+    #[error(
+        "the invitation code was already used by another node; ask the other side for a new one"
+    )]
     AlreadyUsed,
     #[error(
         "this invitation code was issued by this node (connection `{0}`); paste it into the other side's `tandem connection accept`"
@@ -118,7 +120,9 @@ pub enum ConnectionError {
     BadProof,
     #[error("a connection named `{0}` already exists; choose another --name")]
     NameTaken(String),
-    #[error("public-public connections need a URL on both sides: give this node one with `tandem init --force --public-url URL`")]
+    #[error(
+        "public-public connections need a URL on both sides: give this node one with `tandem init --force --public-url URL`"
+    )]
     AcceptorNeedsUrl,
     #[error("store: {0}")]
     Store(String),
@@ -147,10 +151,14 @@ pub fn save(store: &Store, conn: &Connection, secrets: &Secrets) -> Result<(), C
     {
         let mut table = tx.open_table(SECRETS).map_err(db)?;
         let bytes = serde_json::to_vec(secrets).map_err(db)?;
-        table.insert(conn.id.as_str(), bytes.as_slice()).map_err(db)?;
+        table
+            .insert(conn.id.as_str(), bytes.as_slice())
+            .map_err(db)?;
         let mut conns = tx.open_table(crate::sync::CONNECTIONS_TABLE).map_err(db)?;
         let bytes = serde_json::to_vec(conn).map_err(db)?;
-        conns.insert(conn.id.as_str(), bytes.as_slice()).map_err(db)?;
+        conns
+            .insert(conn.id.as_str(), bytes.as_slice())
+            .map_err(db)?;
     }
     tx.commit().map_err(db)
 }

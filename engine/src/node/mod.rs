@@ -130,13 +130,21 @@ impl Node {
                 })?;
                 let secret = access.secret().map_err(OpenError::Tracker)?;
                 let auth = match &access.user {
-                    Some(user) => JiraAuth::Basic { user: user.clone(), password: secret },
+                    Some(user) => JiraAuth::Basic {
+                        user: user.clone(),
+                        password: secret,
+                    },
                     None => JiraAuth::Bearer(secret),
                 };
                 AnyTracker::Jira(
-                    JiraTracker::new(&access.url, auth, access.default_issue_types.clone(), config.max_attachment_bytes())
-                        .and_then(|t| t.with_twin_links(access.twin_links.clone()))
-                        .map_err(|e| OpenError::Tracker(e.to_string()))?,
+                    JiraTracker::new(
+                        &access.url,
+                        auth,
+                        access.default_issue_types.clone(),
+                        config.max_attachment_bytes(),
+                    )
+                    .and_then(|t| t.with_twin_links(access.twin_links.clone()))
+                    .map_err(|e| OpenError::Tracker(e.to_string()))?,
                 )
             }
         };
@@ -212,7 +220,8 @@ impl Node {
     }
 
     pub fn set_insecure(&self, insecure: bool) {
-        self.insecure.store(insecure, std::sync::atomic::Ordering::Relaxed);
+        self.insecure
+            .store(insecure, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The fingerprint of the TLS certificate this node serves, if any.

@@ -24,7 +24,9 @@ pub fn trust(node: &Node) -> Result<Option<TrustedKeys>, String> {
         return Ok(None);
     }
     if node.config.trusted_keys.is_empty() {
-        return Err("require_signed_rules is on but no trusted_keys are configured in tandem.toml".into());
+        return Err(
+            "require_signed_rules is on but no trusted_keys are configured in tandem.toml".into(),
+        );
     }
     TrustedKeys::from_files(&node.config.trusted_keys)
         .map(Some)
@@ -43,14 +45,21 @@ pub fn load(node: &Node, host: &RulesHost, conn: &Connection) -> Result<RulesCom
         ));
     }
     let trust = trust(node)?;
-    host.load(&conn.name, &bytes, trust.as_ref()).map_err(|e| e.to_string())
+    host.load(&conn.name, &bytes, trust.as_ref())
+        .map_err(|e| e.to_string())
 }
 
 /// Checks a candidate component: it loads (signature under the trust policy,
 /// a supported WIT version, the right world, allowed imports only) and
 /// survives a smoke call both ways. A rule error in the smoke call is the
 /// rules' own decision and passes; a trap, deadline or memory cap does not.
-pub fn check(node: &Node, host: &RulesHost, name: &str, bytes: &[u8], project: &str) -> Result<RulesComponent, RulesError> {
+pub fn check(
+    node: &Node,
+    host: &RulesHost,
+    name: &str,
+    bytes: &[u8],
+    project: &str,
+) -> Result<RulesComponent, RulesError> {
     let trust = trust(node).map_err(|reason| RulesError::rejected(name, reason))?;
     let component = host.load(name, bytes, trust.as_ref())?;
     let issue = Issue {

@@ -61,13 +61,19 @@ pub async fn run(node: Arc<Node>, opts: ServeOptions) -> Result<(), ServeError> 
     tasks.push(tokio::spawn(applier(node.clone())));
     tasks.push(tokio::spawn(links(node.clone())));
     tracing::info!(node = node.config.name, "serving");
-    eprintln!("tandem: node `{}` running (stop with Ctrl-C)", node.config.name);
+    eprintln!(
+        "tandem: node `{}` running (stop with Ctrl-C)",
+        node.config.name
+    );
 
     wait_for_stop().await;
     eprintln!("tandem: stopping…");
     node.signals.shutdown.send_replace(true);
     let stop = futures::future::join_all(tasks.iter_mut());
-    if tokio::time::timeout(Duration::from_secs(10), stop).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(10), stop)
+        .await
+        .is_err()
+    {
         tracing::warn!("some work did not finish within 10 s; it resumes on the next start");
         for task in &tasks {
             task.abort();
@@ -88,7 +94,11 @@ async fn wait_for_stop() {
     }
 }
 
-async fn serve_http(node: Arc<Node>, listen: &str, opts: &ServeOptions) -> Result<JoinHandle<()>, ServeError> {
+async fn serve_http(
+    node: Arc<Node>,
+    listen: &str,
+    opts: &ServeOptions,
+) -> Result<JoinHandle<()>, ServeError> {
     let addr: SocketAddr = tokio::net::lookup_host(listen)
         .await
         .ok()
@@ -100,11 +110,17 @@ async fn serve_http(node: Arc<Node>, listen: &str, opts: &ServeOptions) -> Resul
             Some(
                 axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
                     .await
-                    .map_err(|e| ServeError::Setup(format!("cannot load the TLS certificate or key: {e}")))?,
+                    .map_err(|e| {
+                        ServeError::Setup(format!("cannot load the TLS certificate or key: {e}"))
+                    })?,
             )
         }
         (None, None) => None,
-        _ => return Err(ServeError::Setup("give both --tls-cert and --tls-key".into())),
+        _ => {
+            return Err(ServeError::Setup(
+                "give both --tls-cert and --tls-key".into(),
+            ));
+        }
     };
     if tls.is_none() && !addr.ip().is_loopback() && !opts.insecure {
         return Err(ServeError::Setup(format!(
@@ -121,9 +137,16 @@ async fn serve_http(node: Arc<Node>, listen: &str, opts: &ServeOptions) -> Resul
     });
     let listener = std::net::TcpListener::bind(addr)
         .map_err(|e| ServeError::Setup(format!("cannot listen on {addr}: {e}")))?;
-    listener.set_nonblocking(true).map_err(|e| ServeError::Setup(e.to_string()))?;
-    let local = listener.local_addr().map_err(|e| ServeError::Setup(e.to_string()))?;
-    eprintln!("tandem: listening on {}://{local}", if tls.is_some() { "https" } else { "http" });
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| ServeError::Setup(e.to_string()))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| ServeError::Setup(e.to_string()))?;
+    eprintln!(
+        "tandem: listening on {}://{local}",
+        if tls.is_some() { "https" } else { "http" }
+    );
     let service = app.into_make_service();
     Ok(tokio::spawn(async move {
         let served = match tls {

@@ -381,10 +381,17 @@ impl<T: Tracker> SyncNode<T> {
     pub fn queue_depths(&self, connection: &str) -> Result<(usize, usize), SyncError> {
         let prefix = state::key(connection, "");
         self.write_lazy(|tx| {
-            let outbox = state::scan::<serde_json::Value>(tx, state::OUTBOX, &prefix, usize::MAX)?.len();
+            let outbox =
+                state::scan::<serde_json::Value>(tx, state::OUTBOX, &prefix, usize::MAX)?.len();
             let mut inbox = 0;
             for lane in ["0", "1"] {
-                inbox += state::scan::<serde_json::Value>(tx, state::INBOX, &format!("{lane}\0{prefix}"), usize::MAX)?.len();
+                inbox += state::scan::<serde_json::Value>(
+                    tx,
+                    state::INBOX,
+                    &format!("{lane}\0{prefix}"),
+                    usize::MAX,
+                )?
+                .len();
             }
             Ok((outbox, inbox))
         })

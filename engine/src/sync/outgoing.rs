@@ -128,7 +128,11 @@ impl<T: Tracker> SyncNode<T> {
             return Err(e);
         }
         Ok(self.write(|tx| {
-            self.commit_outcomes(tx, vec![(conn.id.clone(), read.id.clone(), outcome)], urgent)
+            self.commit_outcomes(
+                tx,
+                vec![(conn.id.clone(), read.id.clone(), outcome)],
+                urgent,
+            )
         })? > 0)
     }
 

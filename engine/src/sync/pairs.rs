@@ -14,7 +14,13 @@ use crate::tracker::{Tracker, TrackerError};
 impl<T: Tracker> SyncNode<T> {
     /// Links local issue `local` with the peer's issue `remote` and tells the
     /// peer. Refused when either is already paired with another issue.
-    pub fn link(&self, connection: &str, local: &str, local_key: &str, remote: &str) -> Result<(), SyncError> {
+    pub fn link(
+        &self,
+        connection: &str,
+        local: &str,
+        local_key: &str,
+        remote: &str,
+    ) -> Result<(), SyncError> {
         self.write(|tx| {
             let twin: Option<IssueTwin> = state::get(tx, state::ISSUE_TWINS, &key(connection, local))?;
             if let Some(t) = twin.filter(|t| t.remote != remote) {
@@ -41,7 +47,8 @@ impl<T: Tracker> SyncNode<T> {
     /// Ends the pair of local issue `local` on both sides.
     pub fn unlink(&self, connection: &str, local: &str) -> Result<bool, SyncError> {
         self.write(|tx| {
-            let twin: Option<IssueTwin> = state::get(tx, state::ISSUE_TWINS, &key(connection, local))?;
+            let twin: Option<IssueTwin> =
+                state::get(tx, state::ISSUE_TWINS, &key(connection, local))?;
             let Some(twin) = twin else {
                 return Ok(false);
             };
@@ -65,7 +72,9 @@ impl<T: Tracker> SyncNode<T> {
         let conn = self.connection(&envelope.connection)?;
         let found = self.tracker.read_issue(issue).await;
         let in_scope = match &found {
-            Ok(t) => t.project == conn.project || conn.trigger.as_ref().is_some_and(|q| q.matches(t)),
+            Ok(t) => {
+                t.project == conn.project || conn.trigger.as_ref().is_some_and(|q| q.matches(t))
+            }
             Err(TrackerError::NotFound(_)) => false,
             Err(e) => return Err(e.clone().into()),
         };
@@ -117,7 +126,8 @@ impl<T: Tracker> SyncNode<T> {
             for lane in ["0", "1"] {
                 remove_prefix(tx, state::INBOX, &format!("{lane}\0{prefix}"))?;
             }
-            let intents: Vec<(String, super::intents::Intent)> = state::scan(tx, state::INTENTS, "", usize::MAX)?;
+            let intents: Vec<(String, super::intents::Intent)> =
+                state::scan(tx, state::INTENTS, "", usize::MAX)?;
             for (mark, intent) in intents {
                 if intent.connection == connection {
                     state::remove(tx, state::INTENTS, &mark)?;
@@ -129,14 +139,24 @@ impl<T: Tracker> SyncNode<T> {
     }
 }
 
-fn remove_prefix(tx: &redb::WriteTransaction, table: state::Table, prefix: &str) -> Result<(), SyncError> {
+fn remove_prefix(
+    tx: &redb::WriteTransaction,
+    table: state::Table,
+    prefix: &str,
+) -> Result<(), SyncError> {
     for (k, _) in state::scan::<serde_json::Value>(tx, table, prefix, usize::MAX)? {
         state::remove(tx, table, &k)?;
     }
     Ok(())
 }
 
-fn pair(tx: &redb::WriteTransaction, connection: &str, local: &str, remote: &str, remote_key: &str) -> Result<(), SyncError> {
+fn pair(
+    tx: &redb::WriteTransaction,
+    connection: &str,
+    local: &str,
+    remote: &str,
+    remote_key: &str,
+) -> Result<(), SyncError> {
     let twin = IssueTwin {
         remote: remote.into(),
         remote_key: remote_key.into(),
@@ -148,7 +168,11 @@ fn pair(tx: &redb::WriteTransaction, connection: &str, local: &str, remote: &str
 }
 
 /// The peer unlinked its issue: end our side of the pair.
-pub(super) fn drop_pair_of_remote(tx: &redb::WriteTransaction, connection: &str, remote: &str) -> Result<(), SyncError> {
+pub(super) fn drop_pair_of_remote(
+    tx: &redb::WriteTransaction,
+    connection: &str,
+    remote: &str,
+) -> Result<(), SyncError> {
     let local: Option<String> = state::get(tx, state::REMOTE_ISSUES, &key(connection, remote))?;
     if let Some(local) = local {
         state::remove(tx, state::ISSUE_TWINS, &key(connection, &local))?;

@@ -87,7 +87,9 @@ impl Query {
             let upper = format!(" {} ", value.to_ascii_uppercase());
             if !quoted
                 && (value.contains(['=', '(', ')', '<', '>', '~', ','])
-                    || [" OR ", " IN ", " ORDER ", " NOT "].iter().any(|w| upper.contains(w)))
+                    || [" OR ", " IN ", " ORDER ", " NOT "]
+                        .iter()
+                        .any(|w| upper.contains(w)))
             {
                 return Err(format!(
                     "`{}` is more than a trigger takes: clauses `field = value` joined by AND (no OR, IN, functions or ORDER BY); quote a value with spaces",
@@ -145,7 +147,12 @@ mod tests {
 
     #[test]
     fn full_jql_is_refused_not_misread() {
-        for jql in ["project = OPS OR project = SUP", "project in (OPS, SUP)", "updated >= -5m", "project = OPS ORDER BY updated"] {
+        for jql in [
+            "project = OPS OR project = SUP",
+            "project in (OPS, SUP)",
+            "updated >= -5m",
+            "project = OPS ORDER BY updated",
+        ] {
             assert!(Query::parse(jql).is_err(), "{jql} was taken");
         }
         assert!(Query::parse("project = OPS AND status = \"In Progress\"").is_ok());

@@ -60,7 +60,10 @@ pub(super) struct Marker<'a> {
 
 impl<'a> Marker<'a> {
     pub(super) fn new(touched: &'a Touched) -> Self {
-        Marker { touched, issue: None }
+        Marker {
+            touched,
+            issue: None,
+        }
     }
 }
 
@@ -81,14 +84,23 @@ mod tests {
         let touched = Touched::default();
         touched.mark("OPS-1");
         let since = touched.now();
-        assert!(!touched.since("OPS-1", since), "written before the snapshot");
+        assert!(
+            !touched.since("OPS-1", since),
+            "written before the snapshot"
+        );
         {
             let mut marker = Marker::new(&touched);
             marker.issue = Some("OPS-2".into());
             assert!(!touched.since("OPS-2", since), "still being written");
         }
-        assert!(touched.since("OPS-2", since), "done writing after the snapshot");
+        assert!(
+            touched.since("OPS-2", since),
+            "done writing after the snapshot"
+        );
         touched.forget_until(touched.now());
-        assert!(!touched.since("OPS-2", since), "forgotten once no pass can ask");
+        assert!(
+            !touched.since("OPS-2", since),
+            "forgotten once no pass can ask"
+        );
     }
 }

@@ -75,7 +75,11 @@ impl Tracker for AnyTracker {
     async fn read_issue(&self, id: &str) -> Result<TrackedIssue, TrackerError> {
         delegate!(self, t => t.read_issue(id).await)
     }
-    async fn download_attachment(&self, issue: &str, attachment: &str) -> Result<Vec<u8>, TrackerError> {
+    async fn download_attachment(
+        &self,
+        issue: &str,
+        attachment: &str,
+    ) -> Result<Vec<u8>, TrackerError> {
         delegate!(self, t => t.download_attachment(issue, attachment).await)
     }
     async fn create_issue(&self, new: &NewIssue, mark: &Mark) -> Result<IssueId, TrackerError> {
@@ -84,16 +88,38 @@ impl Tracker for AnyTracker {
     async fn set_fields(&self, issue: &str, changes: &FieldChanges) -> Result<(), TrackerError> {
         delegate!(self, t => t.set_fields(issue, changes).await)
     }
-    async fn add_comment(&self, issue: &str, author: &str, body: &str, internal: bool, mark: &Mark) -> Result<String, TrackerError> {
+    async fn add_comment(
+        &self,
+        issue: &str,
+        author: &str,
+        body: &str,
+        internal: bool,
+        mark: &Mark,
+    ) -> Result<String, TrackerError> {
         delegate!(self, t => t.add_comment(issue, author, body, internal, mark).await)
     }
-    async fn edit_comment(&self, issue: &str, comment: &str, body: &str) -> Result<(), TrackerError> {
+    async fn edit_comment(
+        &self,
+        issue: &str,
+        comment: &str,
+        body: &str,
+    ) -> Result<(), TrackerError> {
         delegate!(self, t => t.edit_comment(issue, comment, body).await)
     }
-    async fn upload_attachment(&self, issue: &str, filename: &str, bytes: &[u8], mark: &Mark) -> Result<String, TrackerError> {
+    async fn upload_attachment(
+        &self,
+        issue: &str,
+        filename: &str,
+        bytes: &[u8],
+        mark: &Mark,
+    ) -> Result<String, TrackerError> {
         delegate!(self, t => t.upload_attachment(issue, filename, bytes, mark).await)
     }
-    async fn find_mark(&self, mark: &Mark, hint: &MarkHint) -> Result<Option<Marked>, TrackerError> {
+    async fn find_mark(
+        &self,
+        mark: &Mark,
+        hint: &MarkHint,
+    ) -> Result<Option<Marked>, TrackerError> {
         delegate!(self, t => t.find_mark(mark, hint).await)
     }
     async fn project(&self, key: &str) -> Result<ProjectInfo, TrackerError> {

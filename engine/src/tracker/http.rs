@@ -21,7 +21,12 @@ pub(super) fn client(timeout: Duration) -> Result<reqwest::Client, TrackerError>
 /// `path` as a URL under `base`. A full URL the tracker handed out (an
 /// attachment's download link) passes only when it is under `base` too, so
 /// credentials never go to another host.
-pub(super) fn under_base(base: &str, path: &str, relative_prefix: &str, tracker: &str) -> Result<String, TrackerError> {
+pub(super) fn under_base(
+    base: &str,
+    path: &str,
+    relative_prefix: &str,
+    tracker: &str,
+) -> Result<String, TrackerError> {
     if path.starts_with("http://") || path.starts_with("https://") {
         if path.starts_with(&format!("{base}/")) {
             return Ok(path.into());
@@ -34,7 +39,11 @@ pub(super) fn under_base(base: &str, path: &str, relative_prefix: &str, tracker:
 }
 
 /// The body of an answer, refused past `cap` bytes.
-pub(super) async fn read_capped(mut response: reqwest::Response, cap: usize, what: &str) -> Result<Vec<u8>, TrackerError> {
+pub(super) async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+    what: &str,
+) -> Result<Vec<u8>, TrackerError> {
     let mut body = Vec::new();
     while let Some(chunk) = response
         .chunk()
@@ -43,7 +52,9 @@ pub(super) async fn read_capped(mut response: reqwest::Response, cap: usize, wha
     {
         body.extend_from_slice(&chunk);
         if body.len() > cap {
-            return Err(TrackerError::Rejected(format!("{what}: the answer is over {cap} bytes")));
+            return Err(TrackerError::Rejected(format!(
+                "{what}: the answer is over {cap} bytes"
+            )));
         }
     }
     Ok(body)
@@ -56,10 +67,28 @@ mod tests {
     #[test]
     fn credentials_go_only_under_the_base() {
         let base = "https://jira.acme.example";
-        assert_eq!(under_base(base, "/myself", "/rest/api/2", "Jira").unwrap(), "https://jira.acme.example/rest/api/2/myself");
-        assert!(under_base(base, "https://jira.acme.example/secure/attachment/1/a", "", "Jira").is_ok());
-        for elsewhere in ["https://evil.example/x", "https://jira.acme.example.evil.example/x", "http://jira.acme.example/x"] {
-            assert!(under_base(base, elsewhere, "", "Jira").is_err(), "{elsewhere}");
+        assert_eq!(
+            under_base(base, "/myself", "/rest/api/2", "Jira").unwrap(),
+            "https://jira.acme.example/rest/api/2/myself"
+        );
+        assert!(
+            under_base(
+                base,
+                "https://jira.acme.example/secure/attachment/1/a",
+                "",
+                "Jira"
+            )
+            .is_ok()
+        );
+        for elsewhere in [
+            "https://evil.example/x",
+            "https://jira.acme.example.evil.example/x",
+            "http://jira.acme.example/x",
+        ] {
+            assert!(
+                under_base(base, elsewhere, "", "Jira").is_err(),
+                "{elsewhere}"
+            );
         }
     }
 }

@@ -262,7 +262,10 @@ mod tests {
     fn a_comment_written_on_someones_behalf_reads_back_as_theirs() {
         let written = on_behalf("alice", "seen it\nsecond line");
         assert_eq!(written, "alice wrote:\nseen it\nsecond line");
-        assert_eq!(split_on_behalf(&written), Some(("alice", "seen it\nsecond line")));
+        assert_eq!(
+            split_on_behalf(&written),
+            Some(("alice", "seen it\nsecond line"))
+        );
         assert_eq!(on_behalf("", "plain"), "plain");
         assert_eq!(split_on_behalf("no prefix\nhere"), None);
         assert_eq!(split_on_behalf(" wrote:\nnobody"), None);

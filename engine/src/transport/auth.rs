@@ -38,7 +38,13 @@ pub struct SignedHeaders {
 
 impl SignedHeaders {
     /// Signs a request about to be sent.
-    pub fn sign(key: &ConnectionKey, connection: &str, method: &str, path: &str, body: &[u8]) -> Self {
+    pub fn sign(
+        key: &ConnectionKey,
+        connection: &str,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Self {
         let timestamp = now_ms();
         let nonce = crate::connection::random_hex(16);
         let digest = sha256_hex(body);
@@ -71,7 +77,9 @@ pub enum AuthError {
     Missing(&'static str),
     #[error("the signature does not match")]
     BadSignature,
-    #[error("the request's clock is off by more than five minutes, or it predates this node's start; check both machines' clocks")]
+    #[error(
+        "the request's clock is off by more than five minutes, or it predates this node's start; check both machines' clocks"
+    )]
     Stale,
     #[error("this request was already seen (replay)")]
     Replay,
@@ -88,7 +96,13 @@ pub fn verify_request(
     path: &str,
     headers: &SignedHeaders,
 ) -> Result<(), AuthError> {
-    let message = request_message(method, path, &headers.digest, headers.timestamp, &headers.nonce);
+    let message = request_message(
+        method,
+        path,
+        &headers.digest,
+        headers.timestamp,
+        &headers.nonce,
+    );
     if keys::verify(peer_key, &message, &headers.signature) {
         Ok(())
     } else {
@@ -97,7 +111,12 @@ pub fn verify_request(
 }
 
 /// The signature of a response to the request with `nonce`.
-pub fn sign_response(key: &ConnectionKey, status: u16, body: &[u8], nonce: &str) -> (String, String) {
+pub fn sign_response(
+    key: &ConnectionKey,
+    status: u16,
+    body: &[u8],
+    nonce: &str,
+) -> (String, String) {
     let digest = sha256_hex(body);
     let signature = key.sign(&response_message(status, &digest, nonce));
     (digest, signature)
@@ -117,7 +136,11 @@ pub fn verify_response(
     if sha256_hex(body) != digest {
         return Err(AuthError::Digest);
     }
-    if keys::verify(peer_key, &response_message(status, digest, nonce), signature) {
+    if keys::verify(
+        peer_key,
+        &response_message(status, digest, nonce),
+        signature,
+    ) {
         Ok(())
     } else {
         Err(AuthError::BadSignature)
@@ -142,9 +165,15 @@ impl Freshness {
     }
 
     /// Accepts a (timestamp, nonce) once.
-    pub fn check(&mut self, connection: &str, timestamp: u64, nonce: &str) -> Result<(), AuthError> {
+    pub fn check(
+        &mut self,
+        connection: &str,
+        timestamp: u64,
+        nonce: &str,
+    ) -> Result<(), AuthError> {
         let now = now_ms();
-        if timestamp + WINDOW_MS < now || timestamp > now + WINDOW_MS || timestamp < self.started_ms {
+        if timestamp + WINDOW_MS < now || timestamp > now + WINDOW_MS || timestamp < self.started_ms
+        {
             return Err(AuthError::Stale);
         }
         while let Some((t, _)) = self.order.front() {
@@ -197,15 +226,27 @@ mod tests {
     fn a_signed_request_verifies_once_and_not_for_another_path() {
         let key = ConnectionKey::generate();
         let h = SignedHeaders::sign(&key, "c1", "POST", "/tandem/v1/messages", b"{}");
-        assert_eq!(verify_request(&key.public(), "POST", "/tandem/v1/messages", &h), Ok(()));
+        assert_eq!(
+            verify_request(&key.public(), "POST", "/tandem/v1/messages", &h),
+            Ok(())
+        );
         assert_eq!(
             verify_request(&key.public(), "POST", "/tandem/v1/blobs", &h),
             Err(AuthError::BadSignature)
         );
-        let mut fresh = Freshness { started_ms: 0, ..Freshness::new() };
+        let mut fresh = Freshness {
+            started_ms: 0,
+            ..Freshness::new()
+        };
         assert_eq!(fresh.check("c1", h.timestamp, &h.nonce), Ok(()));
-        assert_eq!(fresh.check("c1", h.timestamp, &h.nonce), Err(AuthError::Replay));
-        assert_eq!(fresh.check("c1", h.timestamp - WINDOW_MS - 1000, "other"), Err(AuthError::Stale));
+        assert_eq!(
+            fresh.check("c1", h.timestamp, &h.nonce),
+            Err(AuthError::Replay)
+        );
+        assert_eq!(
+            fresh.check("c1", h.timestamp - WINDOW_MS - 1000, "other"),
+            Err(AuthError::Stale)
+        );
     }
 
     #[test]
@@ -214,14 +255,20 @@ mod tests {
         let h = SignedHeaders::sign(&key, "c1", "GET", "/x", b"");
         std::thread::sleep(std::time::Duration::from_millis(5));
         let mut restarted = Freshness::new();
-        assert_eq!(restarted.check("c1", h.timestamp, &h.nonce), Err(AuthError::Stale));
+        assert_eq!(
+            restarted.check("c1", h.timestamp, &h.nonce),
+            Err(AuthError::Stale)
+        );
     }
 
     #[test]
     fn a_response_is_bound_to_its_request() {
         let key = ConnectionKey::generate();
         let (digest, sig) = sign_response(&key, 200, b"ok", "n1");
-        assert_eq!(verify_response(&key.public(), 200, b"ok", "n1", Some(&digest), Some(&sig)), Ok(()));
+        assert_eq!(
+            verify_response(&key.public(), 200, b"ok", "n1", Some(&digest), Some(&sig)),
+            Ok(())
+        );
         assert_eq!(
             verify_response(&key.public(), 200, b"ok", "n2", Some(&digest), Some(&sig)),
             Err(AuthError::BadSignature)

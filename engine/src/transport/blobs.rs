@@ -20,7 +20,9 @@ pub struct BlobStore {
 /// Why an upload was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
-    #[error("the attachment is larger than the {0}-byte limit (set `max_attachment_mib` in tandem.toml)")]
+    #[error(
+        "the attachment is larger than the {0}-byte limit (set `max_attachment_mib` in tandem.toml)"
+    )]
     TooLarge(u64),
     #[error("the attachment's bytes do not match its sha256")]
     Damaged,
@@ -91,7 +93,9 @@ impl BlobStore {
             if hex::encode(hasher.finalize()) != sha256.to_ascii_lowercase() {
                 return Err(BlobError::Damaged);
             }
-            file.sync_all().await.map_err(|e| BlobError::Io(e.to_string()))?;
+            file.sync_all()
+                .await
+                .map_err(|e| BlobError::Io(e.to_string()))?;
             tokio::fs::rename(&temp, &target)
                 .await
                 .map_err(|e| BlobError::Io(e.to_string()))

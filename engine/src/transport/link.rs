@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::client::{PeerClient, http_client};
 use super::MAX_BATCH;
+use super::client::{PeerClient, http_client};
 use crate::connection::{self, ConnectionKey};
 use crate::model::Side;
 use crate::node::Node;
@@ -104,7 +104,9 @@ pub async fn push(node: &Node, conn: &Connection, client: &PeerClient) -> Result
     let sync = node.sync().map_err(|e| e.to_string())?;
     let mut sent = 0;
     loop {
-        let batch = sync.outbox(&conn.id, MAX_BATCH).map_err(|e| e.to_string())?;
+        let batch = sync
+            .outbox(&conn.id, MAX_BATCH)
+            .map_err(|e| e.to_string())?;
         if batch.is_empty() {
             return Ok(sent);
         }
@@ -132,7 +134,10 @@ async fn upload_blobs(
         if let Body::Replica { replica, .. } = &envelope.body {
             for a in &replica.attachments {
                 if !a.sha256.is_empty() {
-                    wanted.insert(a.sha256.clone(), (envelope.origin_issue.clone(), a.id.clone()));
+                    wanted.insert(
+                        a.sha256.clone(),
+                        (envelope.origin_issue.clone(), a.id.clone()),
+                    );
                 }
             }
         }
@@ -153,7 +158,12 @@ async fn upload_blobs(
             Ok(b) => b,
             // Gone since (deleted attachment): the peer records the error.
             Err(e) => {
-                tracing::warn!(connection = conn.id, issue, attachment, "cannot read an attachment to send: {e}");
+                tracing::warn!(
+                    connection = conn.id,
+                    issue,
+                    attachment,
+                    "cannot read an attachment to send: {e}"
+                );
                 continue;
             }
         };
@@ -170,7 +180,10 @@ async fn poll_loop(node: Arc<Node>, conn: Connection, client: Arc<PeerClient>) {
         let outcome = async {
             let sync = node.sync().map_err(|e| e.to_string())?;
             let after = sync.received_up_to(&conn.id).map_err(|e| e.to_string())?;
-            let envelopes = client.poll(after, wait_ms).await.map_err(|e| e.to_string())?;
+            let envelopes = client
+                .poll(after, wait_ms)
+                .await
+                .map_err(|e| e.to_string())?;
             if !envelopes.is_empty() {
                 sync.receive(&envelopes).map_err(|e| e.to_string())?;
                 node.signals.inbox.notify_one();
@@ -233,7 +246,9 @@ pub struct Fetch {
 
 impl Transport for Fetch {
     async fn deliver(&self, _: &[Envelope]) -> Result<u64, TransportError> {
-        Err(TransportError::Refused("the link loops deliver, not the apply pass".into()))
+        Err(TransportError::Refused(
+            "the link loops deliver, not the apply pass".into(),
+        ))
     }
 
     async fn fetch_attachment(
@@ -246,7 +261,10 @@ impl Transport for Fetch {
         if let Some(bytes) = self.node.blobs.read(sha256).await {
             return Ok(bytes);
         }
-        let sync = self.node.sync().map_err(|e| TransportError::Refused(e.to_string()))?;
+        let sync = self
+            .node
+            .sync()
+            .map_err(|e| TransportError::Refused(e.to_string()))?;
         let conn = sync
             .connections()
             .map_err(|e| TransportError::Refused(e.to_string()))?
@@ -258,6 +276,8 @@ impl Transport for Fetch {
                 "waiting for the peer to upload the attachment".into(),
             ));
         }
-        peer_client(&self.node, &conn)?.attachment(issue, attachment).await
+        peer_client(&self.node, &conn)?
+            .attachment(issue, attachment)
+            .await
     }
 }

@@ -18,7 +18,10 @@ use axum::routing::{get, post, put};
 use serde::Deserialize;
 
 use super::auth::{self, AuthError, SignedHeaders};
-use super::{Ack, Blobs, LONG_POLL_MAX_MS, MAX_BATCH, MAX_HANDSHAKE_BYTES, MAX_MESSAGE_BYTES, Messages, PREFIX, Refusal};
+use super::{
+    Ack, Blobs, LONG_POLL_MAX_MS, MAX_BATCH, MAX_HANDSHAKE_BYTES, MAX_MESSAGE_BYTES, Messages,
+    PREFIX, Refusal,
+};
 use crate::connection::{self, Acceptance, ConnectionKey, State as ConnState};
 use crate::node::Node;
 use crate::sync::Connection;
@@ -30,7 +33,10 @@ pub fn router(node: Arc<Node>) -> Router {
         .route(&format!("{PREFIX}/messages"), post(push).get(long_poll))
         .route(&format!("{PREFIX}/blobs/missing"), post(missing))
         .route(&format!("{PREFIX}/blobs/{{sha}}"), put(upload))
-        .route(&format!("{PREFIX}/attachments/{{issue}}/{{attachment}}"), get(download))
+        .route(
+            &format!("{PREFIX}/attachments/{{issue}}/{{attachment}}"),
+            get(download),
+        )
         .with_state(node)
 }
 
@@ -48,15 +54,30 @@ impl Caller {
     }
 
     fn json(&self, status: StatusCode, value: &impl serde::Serialize) -> Response {
-        self.answer(status, serde_json::to_vec(value).unwrap_or_default(), "application/json")
+        self.answer(
+            status,
+            serde_json::to_vec(value).unwrap_or_default(),
+            "application/json",
+        )
     }
 
     fn refuse(&self, status: StatusCode, message: impl Into<String>) -> Response {
-        self.json(status, &Refusal { error: message.into() })
+        self.json(
+            status,
+            &Refusal {
+                error: message.into(),
+            },
+        )
     }
 }
 
-fn sign_answer(key: &ConnectionKey, nonce: &str, status: StatusCode, body: Vec<u8>, content_type: &str) -> Response {
+fn sign_answer(
+    key: &ConnectionKey,
+    nonce: &str,
+    status: StatusCode,
+    body: Vec<u8>,
+    content_type: &str,
+) -> Response {
     let (digest, signature) = auth::sign_response(key, status.as_u16(), &body, nonce);
     (
         status,
@@ -72,7 +93,13 @@ fn sign_answer(key: &ConnectionKey, nonce: &str, status: StatusCode, body: Vec<u
 
 /// An unsigned refusal: the caller could not be told apart from a stranger.
 fn unsigned(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, axum::Json(Refusal { error: message.into() })).into_response()
+    (
+        status,
+        axum::Json(Refusal {
+            error: message.into(),
+        }),
+    )
+        .into_response()
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, AuthError> {
@@ -96,10 +123,18 @@ fn signed_headers(headers: &HeaderMap) -> Result<SignedHeaders, AuthError> {
 
 /// Checks who calls: the connection must exist here, be accepted, and the
 /// signature must be its peer's; then freshness.
-fn authenticate(node: &Node, method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<Caller, Response> {
-    let signed = signed_headers(headers).map_err(|e| unsigned(StatusCode::UNAUTHORIZED, e.to_string()))?;
+fn authenticate(
+    node: &Node,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Caller, Response> {
+    let signed =
+        signed_headers(headers).map_err(|e| unsigned(StatusCode::UNAUTHORIZED, e.to_string()))?;
     let unknown = || unsigned(StatusCode::UNAUTHORIZED, "unknown connection or wrong key");
-    let sync = node.sync().map_err(|e| unsigned(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let sync = node
+        .sync()
+        .map_err(|e| unsigned(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     let conn = sync
         .connections()
         .map_err(|e| unsigned(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?
@@ -118,7 +153,11 @@ fn authenticate(node: &Node, method: &Method, uri: &Uri, headers: &HeaderMap) ->
         .check(&conn.id, signed.timestamp, &signed.nonce)
         .map_err(|e| unsigned(StatusCode::UNAUTHORIZED, e.to_string()))?;
     let key = ConnectionKey::from_seed_hex(&secrets.own_key).ok_or_else(unknown)?;
-    let caller = Caller { conn, key, headers: signed };
+    let caller = Caller {
+        conn,
+        key,
+        headers: signed,
+    };
     if caller.conn.state == ConnState::Deactivated {
         return Err(caller.refuse(
             StatusCode::CONFLICT,
@@ -130,16 +169,25 @@ fn authenticate(node: &Node, method: &Method, uri: &Uri, headers: &HeaderMap) ->
 
 /// Reads a body of at most `cap` bytes and checks it against the signed digest.
 async fn body_of(caller: &Caller, body: Body, cap: usize) -> Result<Bytes, Response> {
-    let bytes = axum::body::to_bytes(body, cap)
-        .await
-        .map_err(|_| caller.refuse(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is over the {cap}-byte limit")))?;
+    let bytes = axum::body::to_bytes(body, cap).await.map_err(|_| {
+        caller.refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is over the {cap}-byte limit"),
+        )
+    })?;
     if auth::sha256_hex(&bytes) != caller.headers.digest {
         return Err(caller.refuse(StatusCode::BAD_REQUEST, AuthError::Digest.to_string()));
     }
     Ok(bytes)
 }
 
-async fn accept(State(node): State<Arc<Node>>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+async fn accept(
+    State(node): State<Arc<Node>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let Ok(signed) = signed_headers(&headers) else {
         return unsigned(StatusCode::UNAUTHORIZED, "the acceptance is not signed");
     };
@@ -155,9 +203,17 @@ async fn accept(State(node): State<Arc<Node>>, method: Method, uri: Uri, headers
     if auth::sha256_hex(&bytes) != signed.digest
         || auth::verify_request(&acceptance.public_key, method.as_str(), path, &signed).is_err()
     {
-        return unsigned(StatusCode::UNAUTHORIZED, "the acceptance's signature does not match");
+        return unsigned(
+            StatusCode::UNAUTHORIZED,
+            "the acceptance's signature does not match",
+        );
     }
-    if let Err(e) = node.freshness.lock().unwrap_or_else(|p| p.into_inner()).check(&acceptance.connection, signed.timestamp, &signed.nonce) {
+    if let Err(e) = node
+        .freshness
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .check(&acceptance.connection, signed.timestamp, &signed.nonce)
+    {
         return unsigned(StatusCode::UNAUTHORIZED, e.to_string());
     }
     let Ok(sync) = node.sync() else {
@@ -170,13 +226,26 @@ async fn accept(State(node): State<Arc<Node>>, method: Method, uri: Uri, headers
         .flatten()
         .and_then(|s| ConnectionKey::from_seed_hex(&s.own_key));
     let Some(key) = own_key else {
-        return unsigned(StatusCode::NOT_FOUND, connection::ConnectionError::UnknownInvitation(acceptance.connection).to_string());
+        return unsigned(
+            StatusCode::NOT_FOUND,
+            connection::ConnectionError::UnknownInvitation(acceptance.connection).to_string(),
+        );
     };
     match outcome {
         Ok(welcome) => {
-            tracing::info!(connection = acceptance.connection, peer = acceptance.acceptor, "invitation accepted");
+            tracing::info!(
+                connection = acceptance.connection,
+                peer = acceptance.acceptor,
+                "invitation accepted"
+            );
             node.signals.bump_connections();
-            sign_answer(&key, &signed.nonce, StatusCode::OK, serde_json::to_vec(&welcome).unwrap_or_default(), "application/json")
+            sign_answer(
+                &key,
+                &signed.nonce,
+                StatusCode::OK,
+                serde_json::to_vec(&welcome).unwrap_or_default(),
+                "application/json",
+            )
         }
         Err(e) => {
             let status = match e {
@@ -185,13 +254,22 @@ async fn accept(State(node): State<Arc<Node>>, method: Method, uri: Uri, headers
                 connection::ConnectionError::BadProof => StatusCode::UNAUTHORIZED,
                 _ => StatusCode::BAD_REQUEST,
             };
-            let body = serde_json::to_vec(&Refusal { error: e.to_string() }).unwrap_or_default();
+            let body = serde_json::to_vec(&Refusal {
+                error: e.to_string(),
+            })
+            .unwrap_or_default();
             sign_answer(&key, &signed.nonce, status, body, "application/json")
         }
     }
 }
 
-async fn push(State(node): State<Arc<Node>>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+async fn push(
+    State(node): State<Arc<Node>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let caller = match authenticate(&node, &method, &uri, &headers) {
         Ok(c) => c,
         Err(r) => return r,
@@ -204,12 +282,28 @@ async fn push(State(node): State<Arc<Node>>, method: Method, uri: Uri, headers: 
         return caller.refuse(StatusCode::BAD_REQUEST, "the messages do not read");
     };
     if messages.envelopes.len() > MAX_BATCH {
-        return caller.refuse(StatusCode::PAYLOAD_TOO_LARGE, format!("at most {MAX_BATCH} messages per request"));
+        return caller.refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("at most {MAX_BATCH} messages per request"),
+        );
     }
-    if let Some(stray) = messages.envelopes.iter().find(|e| e.connection != caller.conn.id) {
-        return caller.refuse(StatusCode::FORBIDDEN, format!("message for connection `{}`, which is not this caller's", stray.connection));
+    if let Some(stray) = messages
+        .envelopes
+        .iter()
+        .find(|e| e.connection != caller.conn.id)
+    {
+        return caller.refuse(
+            StatusCode::FORBIDDEN,
+            format!(
+                "message for connection `{}`, which is not this caller's",
+                stray.connection
+            ),
+        );
     }
-    let received = node.sync().map_err(|e| e.to_string()).and_then(|s| s.receive(&messages.envelopes).map_err(|e| e.to_string()));
+    let received = node
+        .sync()
+        .map_err(|e| e.to_string())
+        .and_then(|s| s.receive(&messages.envelopes).map_err(|e| e.to_string()));
     match received {
         Ok(ack) => {
             node.record_exchange(&caller.conn.id, Ok(()));
@@ -228,7 +322,13 @@ struct PollQuery {
     wait_ms: u64,
 }
 
-async fn long_poll(State(node): State<Arc<Node>>, method: Method, uri: Uri, headers: HeaderMap, Query(q): Query<PollQuery>) -> Response {
+async fn long_poll(
+    State(node): State<Arc<Node>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(q): Query<PollQuery>,
+) -> Response {
     let caller = match authenticate(&node, &method, &uri, &headers) {
         Ok(c) => c,
         Err(r) => return r,
@@ -242,15 +342,17 @@ async fn long_poll(State(node): State<Arc<Node>>, method: Method, uri: Uri, head
         return caller.refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
     }
     node.record_exchange(&caller.conn.id, Ok(()));
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(q.wait_ms.min(LONG_POLL_MAX_MS));
+    let deadline = tokio::time::Instant::now()
+        + std::time::Duration::from_millis(q.wait_ms.min(LONG_POLL_MAX_MS));
     let mut outbox = node.signals.outbox.subscribe();
     let mut shutdown = node.signals.shutdown.subscribe();
     loop {
         outbox.borrow_and_update();
         // Deactivated (or deleted) while this poll waited: nothing crosses.
-        let still_active = sync
-            .connections()
-            .is_ok_and(|all| all.iter().any(|c| c.id == caller.conn.id && c.state == ConnState::Active));
+        let still_active = sync.connections().is_ok_and(|all| {
+            all.iter()
+                .any(|c| c.id == caller.conn.id && c.state == ConnState::Active)
+        });
         if !still_active {
             break;
         }
@@ -270,10 +372,21 @@ async fn long_poll(State(node): State<Arc<Node>>, method: Method, uri: Uri, head
             _ = tokio::time::sleep_until(deadline) => break,
         }
     }
-    caller.json(StatusCode::OK, &Messages { envelopes: Vec::new() })
+    caller.json(
+        StatusCode::OK,
+        &Messages {
+            envelopes: Vec::new(),
+        },
+    )
 }
 
-async fn missing(State(node): State<Arc<Node>>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+async fn missing(
+    State(node): State<Arc<Node>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let caller = match authenticate(&node, &method, &uri, &headers) {
         Ok(c) => c,
         Err(r) => return r,
@@ -285,17 +398,31 @@ async fn missing(State(node): State<Arc<Node>>, method: Method, uri: Uri, header
     let Ok(asked) = serde_json::from_slice::<Blobs>(&bytes) else {
         return caller.refuse(StatusCode::BAD_REQUEST, "the list does not read");
     };
-    let sha256 = asked.sha256.into_iter().filter(|s| !node.blobs.has(s)).collect();
+    let sha256 = asked
+        .sha256
+        .into_iter()
+        .filter(|s| !node.blobs.has(s))
+        .collect();
     caller.json(StatusCode::OK, &Blobs { sha256 })
 }
 
-async fn upload(State(node): State<Arc<Node>>, method: Method, uri: Uri, headers: HeaderMap, Path(sha): Path<String>, body: Body) -> Response {
+async fn upload(
+    State(node): State<Arc<Node>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(sha): Path<String>,
+    body: Body,
+) -> Response {
     let caller = match authenticate(&node, &method, &uri, &headers) {
         Ok(c) => c,
         Err(r) => return r,
     };
     if caller.headers.digest != sha {
-        return caller.refuse(StatusCode::BAD_REQUEST, "the upload's digest does not name its blob");
+        return caller.refuse(
+            StatusCode::BAD_REQUEST,
+            "the upload's digest does not name its blob",
+        );
     }
     let cap = node.config.max_attachment_bytes();
     match node.blobs.write(&sha, body.into_data_stream(), cap).await {
@@ -304,19 +431,29 @@ async fn upload(State(node): State<Arc<Node>>, method: Method, uri: Uri, headers
     }
 }
 
-async fn download(State(node): State<Arc<Node>>, method: Method, uri: Uri, headers: HeaderMap, Path((issue, attachment)): Path<(String, String)>) -> Response {
+async fn download(
+    State(node): State<Arc<Node>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Path((issue, attachment)): Path<(String, String)>,
+) -> Response {
     let caller = match authenticate(&node, &method, &uri, &headers) {
         Ok(c) => c,
         Err(r) => return r,
     };
     let served = match node.sync() {
-        Ok(sync) => sync.serve_attachment(&caller.conn.id, &issue, &attachment).await.map_err(|e| e.to_string()),
+        Ok(sync) => sync
+            .serve_attachment(&caller.conn.id, &issue, &attachment)
+            .await
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     match served {
-        Ok(bytes) if bytes.len() as u64 > node.config.max_attachment_bytes() => {
-            caller.refuse(StatusCode::PAYLOAD_TOO_LARGE, "the attachment is over this node's size limit")
-        }
+        Ok(bytes) if bytes.len() as u64 > node.config.max_attachment_bytes() => caller.refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the attachment is over this node's size limit",
+        ),
         Ok(bytes) => caller.answer(StatusCode::OK, bytes, "application/octet-stream"),
         Err(e) => caller.refuse(StatusCode::NOT_FOUND, e),
     }

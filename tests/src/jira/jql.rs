@@ -51,7 +51,10 @@ fn tokens(s: &str) -> Result<Vec<String>, String> {
             out.push(op);
         } else {
             let mut word = String::new();
-            while let Some(&w) = chars.peek().filter(|w| !w.is_whitespace() && !"(),=!<>\"'".contains(**w)) {
+            while let Some(&w) = chars
+                .peek()
+                .filter(|w| !w.is_whitespace() && !"(),=!<>\"'".contains(**w))
+            {
                 word.push(w);
                 chars.next();
             }
@@ -74,7 +77,12 @@ impl Query {
         let is = |t: &str, w: &str| t.eq_ignore_ascii_case(w);
         while i < t.len() && !is(&t[i], "order") {
             let field = value(&t[i]).to_ascii_lowercase();
-            let op = t.get(i + 1).ok_or_else(|| format!("Error in the JQL Query: expecting an operator after '{field}'"))?.to_ascii_lowercase();
+            let op = t
+                .get(i + 1)
+                .ok_or_else(|| {
+                    format!("Error in the JQL Query: expecting an operator after '{field}'")
+                })?
+                .to_ascii_lowercase();
             i += 2;
             let mut values = Vec::new();
             if op == "in" {
@@ -91,13 +99,31 @@ impl Query {
                 i += 1;
             } else {
                 if !["=", "!=", ">=", "<=", ">", "<"].contains(&op.as_str()) {
-                    return Err(format!("Error in the JQL Query: the operator '{op}' is not supported"));
+                    return Err(format!(
+                        "Error in the JQL Query: the operator '{op}' is not supported"
+                    ));
                 }
-                values.push(value(t.get(i).ok_or_else(|| format!("Error in the JQL Query: expecting a value after '{op}'"))?));
+                values.push(value(t.get(i).ok_or_else(|| {
+                    format!("Error in the JQL Query: expecting a value after '{op}'")
+                })?));
                 i += 1;
             }
-            if !["project", "issuetype", "type", "status", "priority", "labels", "key", "created", "updated"].contains(&field.as_str()) {
-                return Err(format!("Field '{field}' does not exist or you do not have permission to view it."));
+            if ![
+                "project",
+                "issuetype",
+                "type",
+                "status",
+                "priority",
+                "labels",
+                "key",
+                "created",
+                "updated",
+            ]
+            .contains(&field.as_str())
+            {
+                return Err(format!(
+                    "Field '{field}' does not exist or you do not have permission to view it."
+                ));
             }
             clauses.push(Clause { field, op, values });
             if i < t.len() && is(&t[i], "and") {
@@ -106,7 +132,10 @@ impl Query {
                     return Err("Error in the JQL Query: expecting a clause after AND".into());
                 }
             } else if i < t.len() && !is(&t[i], "order") {
-                return Err(format!("Error in the JQL Query: expecting AND or ORDER BY but got '{}'", value(&t[i])));
+                return Err(format!(
+                    "Error in the JQL Query: expecting AND or ORDER BY but got '{}'",
+                    value(&t[i])
+                ));
             }
         }
         let mut order = Vec::new();
@@ -136,7 +165,11 @@ impl Query {
         for c in &self.clauses {
             let ok = match c.field.as_str() {
                 "created" | "updated" => {
-                    let at = if c.field == "created" { issue.created } else { issue.updated };
+                    let at = if c.field == "created" {
+                        issue.created
+                    } else {
+                        issue.updated
+                    };
                     let bound = date(&c.values[0], now)?;
                     match c.op.as_str() {
                         ">=" => at >= bound,
@@ -144,7 +177,12 @@ impl Query {
                         "<=" => at < bound + 60_000,
                         "<" => at < bound,
                         "=" => at >= bound && at < bound + 60_000,
-                        _ => return Err(format!("the operator '{}' is not supported for dates", c.op)),
+                        _ => {
+                            return Err(format!(
+                                "the operator '{}' is not supported for dates",
+                                c.op
+                            ));
+                        }
                     }
                 }
                 field => {
@@ -152,18 +190,29 @@ impl Query {
                         "project" => vec![issue.project.clone()],
                         "issuetype" | "type" => {
                             let p = state.project(&issue.project).expect("project");
-                            p.types.iter().filter(|(id, _, _)| *id == issue.type_id).map(|(_, n, _)| n.clone()).collect()
+                            p.types
+                                .iter()
+                                .filter(|(id, _, _)| *id == issue.type_id)
+                                .map(|(_, n, _)| n.clone())
+                                .collect()
                         }
                         "status" => vec![issue.status.clone()],
                         "priority" => issue.priority.iter().cloned().collect(),
                         "labels" => issue.labels.clone(),
                         _ => vec![issue.key.clone(), issue.id.to_string()],
                     };
-                    let hit = c.values.iter().any(|v| have.iter().any(|h| h.eq_ignore_ascii_case(v)));
+                    let hit = c
+                        .values
+                        .iter()
+                        .any(|v| have.iter().any(|h| h.eq_ignore_ascii_case(v)));
                     match c.op.as_str() {
                         "=" | "in" => hit,
                         "!=" => !hit,
-                        op => return Err(format!("the operator '{op}' is not supported for {field}")),
+                        op => {
+                            return Err(format!(
+                                "the operator '{op}' is not supported for {field}"
+                            ));
+                        }
                     }
                 }
             };
@@ -177,7 +226,11 @@ impl Query {
     /// Sorts as `ORDER BY` says (Jira's default: newest key first).
     pub fn sort(&self, issues: &mut [&JiraIssue]) {
         issues.sort_by(|a, b| {
-            for (field, asc) in self.order.iter().chain(std::iter::once(&("id".to_string(), true))) {
+            for (field, asc) in self
+                .order
+                .iter()
+                .chain(std::iter::once(&("id".to_string(), true)))
+            {
                 let ord = match field.as_str() {
                     "updated" => a.updated.cmp(&b.updated),
                     "created" => a.created.cmp(&b.created),
@@ -199,7 +252,9 @@ fn date(v: &str, now: i64) -> Result<i64, String> {
     let minute = |ms: i64| ms - ms.rem_euclid(60_000);
     if let Some(rel) = v.strip_prefix('-') {
         let (n, unit) = rel.split_at(rel.len().saturating_sub(1));
-        let n: i64 = n.parse().map_err(|_| format!("Date value '{v}' is invalid"))?;
+        let n: i64 = n
+            .parse()
+            .map_err(|_| format!("Date value '{v}' is invalid"))?;
         let ms = match unit {
             "m" => 60_000,
             "h" => 3_600_000,
@@ -209,10 +264,16 @@ fn date(v: &str, now: i64) -> Result<i64, String> {
         };
         return Ok(minute(now - n * ms));
     }
-    let text = if v.len() == 10 { format!("{v} 00:00") } else { v.replace('/', "-") };
+    let text = if v.len() == 10 {
+        format!("{v} 00:00")
+    } else {
+        v.replace('/', "-")
+    };
     let t = humantime::parse_rfc3339_weak(&format!("{}:00Z", text.replace(' ', "T")))
         .map_err(|_| format!("Date value '{v}' for field is invalid. Valid formats include: 'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd', or a period format e.g. '-5d', '4w 2d'."))?;
-    Ok(t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0))
+    Ok(t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0))
 }
 
 #[cfg(test)]

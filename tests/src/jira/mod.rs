@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use state::{API_USER, JiraIssue, PERSON};
 use state::State;
+pub use state::{API_USER, JiraIssue, PERSON};
 
 /// How the server behaves.
 #[derive(Clone, Debug)]
@@ -40,7 +40,13 @@ pub struct JiraOptions {
 
 impl Default for JiraOptions {
     fn default() -> Self {
-        JiraOptions { delay: Duration::ZERO, rate_limit_every: None, retry_after_secs: 1, max_page: 7, comment_field_limit: 3 }
+        JiraOptions {
+            delay: Duration::ZERO,
+            rate_limit_every: None,
+            retry_after_secs: 1,
+            max_page: 7,
+            comment_field_limit: 3,
+        }
     }
 }
 
@@ -77,21 +83,40 @@ impl JiraServer {
         listener.set_nonblocking(true).expect("nonblocking");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let token = format!("pat-{}", state::now_ms());
-        let shared = Arc::new(Shared { state: Mutex::new(State::new(&url)), token: token.clone(), options, stats: Stats::default() });
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::new(&url)),
+            token: token.clone(),
+            options,
+            stats: Stats::default(),
+        });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serving = shared.clone();
         let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let app = axum::Router::new().fallback(move |request: axum::extract::Request| routes::handle(serving.clone(), request));
+                let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+                    routes::handle(serving.clone(), request)
+                });
                 axum::serve(listener, app)
-                    .with_graceful_shutdown(async { let _ = stopped.await; })
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
                     .await
                     .expect("jira test server");
             });
         });
-        JiraServer { url, token, shared, stop: Some(stop), thread: Some(thread) }
+        JiraServer {
+            url,
+            token,
+            shared,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -104,9 +129,22 @@ impl JiraServer {
     }
 
     /// A person creates an issue; its key.
-    pub fn create(&self, project: &str, issue_type: &str, summary: &str, description: &str) -> String {
+    pub fn create(
+        &self,
+        project: &str,
+        issue_type: &str,
+        summary: &str,
+        description: &str,
+    ) -> String {
         self.state()
-            .create_issue(project, issue_type, summary, Some(description.into()), PERSON, BTreeMap::new())
+            .create_issue(
+                project,
+                issue_type,
+                summary,
+                Some(description.into()),
+                PERSON,
+                BTreeMap::new(),
+            )
             .unwrap_or_else(|e| panic!("create in {project}: {e:?}"))
             .1
     }
@@ -143,13 +181,21 @@ impl JiraServer {
 
     /// The issues of a project, as they are now.
     pub fn issues(&self, project: &str) -> Vec<JiraIssue> {
-        self.state().issues.iter().filter(|i| i.project == project).cloned().collect()
+        self.state()
+            .issues
+            .iter()
+            .filter(|i| i.project == project)
+            .cloned()
+            .collect()
     }
 
     /// The remote links of an issue, as `GET …/remotelink` shows them.
     pub fn remote_links(&self, key: &str) -> Vec<serde_json::Value> {
         let state = self.state();
-        state.issue_index(key).map(|i| state.issues[i].remote_links.clone()).unwrap_or_default()
+        state
+            .issue_index(key)
+            .map(|i| state.issues[i].remote_links.clone())
+            .unwrap_or_default()
     }
 
     /// Requests seen, answered 429, and the most in flight at once.

@@ -80,7 +80,10 @@ pub struct State {
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Jira's timestamp format, in UTC: `2026-12-04T10:00:00.000+0000`.
@@ -92,7 +95,11 @@ pub fn jira_time(ms: i64) -> String {
 
 impl State {
     pub fn new(base: &str) -> Self {
-        State { base: base.into(), next_id: 10_000, ..Default::default() }
+        State {
+            base: base.into(),
+            next_id: 10_000,
+            ..Default::default()
+        }
     }
 
     pub fn tick(&mut self) -> i64 {
@@ -107,18 +114,30 @@ impl State {
 
     pub fn add_project(&mut self, key: &str, types: &[&str]) {
         let id = self.id();
-        let mut all: Vec<(String, String, bool)> =
-            types.iter().enumerate().map(|(i, t)| ((10_000 + i).to_string(), t.to_string(), false)).collect();
+        let mut all: Vec<(String, String, bool)> = types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| ((10_000 + i).to_string(), t.to_string(), false))
+            .collect();
         all.push(("10100".into(), "Sub-task".into(), true));
-        self.projects.push(Project { id, key: key.into(), types: all, next_number: 0 });
+        self.projects.push(Project {
+            id,
+            key: key.into(),
+            types: all,
+            next_number: 0,
+        });
     }
 
     pub fn project(&self, key_or_id: &str) -> Option<&Project> {
-        self.projects.iter().find(|p| p.key == key_or_id || p.id.to_string() == key_or_id)
+        self.projects
+            .iter()
+            .find(|p| p.key == key_or_id || p.id.to_string() == key_or_id)
     }
 
     pub fn issue_index(&self, key_or_id: &str) -> Option<usize> {
-        self.issues.iter().position(|i| i.key == key_or_id || i.id.to_string() == key_or_id)
+        self.issues
+            .iter()
+            .position(|i| i.key == key_or_id || i.id.to_string() == key_or_id)
     }
 
     /// Creates an issue; the error is Jira's `errors` member for a 400.
@@ -132,7 +151,11 @@ impl State {
         creator: &str,
         properties: BTreeMap<String, Value>,
     ) -> Result<(u64, String), (String, String)> {
-        let Some(p) = self.projects.iter().position(|p| p.key == project || p.id.to_string() == project) else {
+        let Some(p) = self
+            .projects
+            .iter()
+            .position(|p| p.key == project || p.id.to_string() == project)
+        else {
             return Err(("project".into(), "Specify a valid project ID or key".into()));
         };
         let Some(t) = self.projects[p]
@@ -141,10 +164,16 @@ impl State {
             .find(|(id, name, _)| name == issue_type || id == issue_type)
             .map(|(id, _, _)| id.clone())
         else {
-            return Err(("issuetype".into(), "The issue type selected is invalid.".into()));
+            return Err((
+                "issuetype".into(),
+                "The issue type selected is invalid.".into(),
+            ));
         };
         if summary.trim().is_empty() {
-            return Err(("summary".into(), "You must specify a summary of the issue.".into()));
+            return Err((
+                "summary".into(),
+                "You must specify a summary of the issue.".into(),
+            ));
         }
         let id = self.id();
         let now = self.tick();
@@ -175,16 +204,27 @@ impl State {
     /// Adds a remote link, or replaces the one with the same `globalId`
     /// (Jira's upsert); true when it was new. Links change no `updated`.
     pub fn put_remote_link(&mut self, issue: usize, mut link: Value) -> (u64, bool) {
-        let global = link.get("globalId").and_then(Value::as_str).map(String::from);
+        let global = link
+            .get("globalId")
+            .and_then(Value::as_str)
+            .map(String::from);
         let found = global.as_ref().and_then(|g| {
-            self.issues[issue].remote_links.iter().position(|l| l["globalId"].as_str() == Some(g.as_str()))
+            self.issues[issue]
+                .remote_links
+                .iter()
+                .position(|l| l["globalId"].as_str() == Some(g.as_str()))
         });
         let id = match found {
-            Some(at) => self.issues[issue].remote_links[at]["id"].as_u64().unwrap_or_default(),
+            Some(at) => self.issues[issue].remote_links[at]["id"]
+                .as_u64()
+                .unwrap_or_default(),
             None => self.id(),
         };
         link["id"] = Value::from(id);
-        link["self"] = Value::from(format!("{}/rest/api/2/issue/{}/remotelink/{id}", self.base, self.issues[issue].id));
+        link["self"] = Value::from(format!(
+            "{}/rest/api/2/issue/{}/remotelink/{id}",
+            self.base, self.issues[issue].id
+        ));
         match found {
             Some(at) => self.issues[issue].remote_links[at] = link,
             None => self.issues[issue].remote_links.push(link),
@@ -194,11 +234,27 @@ impl State {
 
     pub fn move_issue(&mut self, key: &str, project: &str) -> String {
         let i = self.issue_index(key).expect("issue");
-        let p = self.projects.iter().position(|p| p.key == project).expect("project");
+        let p = self
+            .projects
+            .iter()
+            .position(|p| p.key == project)
+            .expect("project");
         self.projects[p].next_number += 1;
         let new_key = format!("{}-{}", self.projects[p].key, self.projects[p].next_number);
-        let type_name = self.projects.iter().find(|p| p.key == self.issues[i].project).and_then(|old| old.types.iter().find(|t| t.0 == self.issues[i].type_id)).map(|t| t.1.clone()).unwrap_or_default();
-        let type_id = self.projects[p].types.iter().find(|t| t.1 == type_name).or(self.projects[p].types.first()).map(|t| t.0.clone()).unwrap_or_default();
+        let type_name = self
+            .projects
+            .iter()
+            .find(|p| p.key == self.issues[i].project)
+            .and_then(|old| old.types.iter().find(|t| t.0 == self.issues[i].type_id))
+            .map(|t| t.1.clone())
+            .unwrap_or_default();
+        let type_id = self.projects[p]
+            .types
+            .iter()
+            .find(|t| t.1 == type_name)
+            .or(self.projects[p].types.first())
+            .map(|t| t.0.clone())
+            .unwrap_or_default();
         let now = self.tick();
         let issue = &mut self.issues[i];
         issue.key = new_key.clone();
@@ -208,20 +264,48 @@ impl State {
         new_key
     }
 
-    pub fn add_comment(&mut self, issue: usize, author: &str, body: &str, visibility: Option<Value>, properties: BTreeMap<String, Value>) -> u64 {
+    pub fn add_comment(
+        &mut self,
+        issue: usize,
+        author: &str,
+        body: &str,
+        visibility: Option<Value>,
+        properties: BTreeMap<String, Value>,
+    ) -> u64 {
         let id = self.id();
         let now = self.tick();
         let i = &mut self.issues[issue];
-        i.comments.push(JiraComment { id, author: author.into(), body: body.into(), created: now, updated: now, visibility, properties });
+        i.comments.push(JiraComment {
+            id,
+            author: author.into(),
+            body: body.into(),
+            created: now,
+            updated: now,
+            visibility,
+            properties,
+        });
         i.updated = now;
         id
     }
 
-    pub fn add_attachment(&mut self, issue: usize, author: &str, filename: &str, bytes: Vec<u8>) -> u64 {
+    pub fn add_attachment(
+        &mut self,
+        issue: usize,
+        author: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> u64 {
         let id = self.id();
         let now = self.tick();
         let i = &mut self.issues[issue];
-        i.attachments.push(JiraAttachment { id, filename: filename.into(), author: author.into(), created: now, mime_type: "application/octet-stream".into(), bytes });
+        i.attachments.push(JiraAttachment {
+            id,
+            filename: filename.into(),
+            author: author.into(),
+            created: now,
+            mime_type: "application/octet-stream".into(),
+            bytes,
+        });
         i.updated = now;
         id
     }
@@ -263,7 +347,11 @@ impl State {
             v["visibility"] = vis.clone();
         }
         if with_properties {
-            v["properties"] = c.properties.iter().map(|(k, val)| json!({ "key": k, "value": val })).collect();
+            v["properties"] = c
+                .properties
+                .iter()
+                .map(|(k, val)| json!({ "key": k, "value": val }))
+                .collect();
         }
         v
     }
@@ -299,8 +387,19 @@ impl State {
 
     /// An issue as `GET /issue` or a search hit renders it: the fields asked
     /// for (`None`: all), the properties asked for.
-    pub fn issue_json(&self, i: &JiraIssue, fields: Option<&[String]>, properties: &[String], comment_field_limit: usize) -> Value {
-        let want = |f: &str| fields.is_none_or(|list| list.iter().any(|x| x == f || x == "*all" || x == "*navigable"));
+    pub fn issue_json(
+        &self,
+        i: &JiraIssue,
+        fields: Option<&[String]>,
+        properties: &[String],
+        comment_field_limit: usize,
+    ) -> Value {
+        let want = |f: &str| {
+            fields.is_none_or(|list| {
+                list.iter()
+                    .any(|x| x == f || x == "*all" || x == "*navigable")
+            })
+        };
         let project = self.project(&i.project).expect("issue's project");
         let mut out = serde_json::Map::new();
         if want("summary") {
@@ -310,21 +409,37 @@ impl State {
             out.insert("description".into(), json!(i.description));
         }
         if want("issuetype") {
-            let (id, name, sub) = project.types.iter().find(|(id, _, _)| *id == i.type_id).cloned().unwrap_or_default();
+            let (id, name, sub) = project
+                .types
+                .iter()
+                .find(|(id, _, _)| *id == i.type_id)
+                .cloned()
+                .unwrap_or_default();
             out.insert("issuetype".into(), self.type_json(&id, &name, sub));
         }
         if want("project") {
-            out.insert("project".into(), json!({
-                "self": format!("{}/rest/api/2/project/{}", self.base, project.id),
-                "id": project.id.to_string(), "key": project.key, "name": project.key,
-            }));
+            out.insert(
+                "project".into(),
+                json!({
+                    "self": format!("{}/rest/api/2/project/{}", self.base, project.id),
+                    "id": project.id.to_string(), "key": project.key, "name": project.key,
+                }),
+            );
         }
         if want("status") {
-            let (id, name) = STATUSES.iter().find(|(_, n)| *n == i.status).copied().unwrap_or(("1", "Open"));
+            let (id, name) = STATUSES
+                .iter()
+                .find(|(_, n)| *n == i.status)
+                .copied()
+                .unwrap_or(("1", "Open"));
             out.insert("status".into(), self.named("status", id, name));
         }
         if want("priority") {
-            let p = i.priority.as_ref().and_then(|p| PRIORITIES.iter().find(|(_, n)| n == p)).map(|(id, n)| self.named("priority", id, n));
+            let p = i
+                .priority
+                .as_ref()
+                .and_then(|p| PRIORITIES.iter().find(|(_, n)| n == p))
+                .map(|(id, n)| self.named("priority", id, n));
             out.insert("priority".into(), p.unwrap_or(Value::Null));
         }
         if want("labels") {
@@ -340,13 +455,24 @@ impl State {
             out.insert("creator".into(), self.user_details(&i.creator));
         }
         if want("comment") {
-            let shown: Vec<Value> = i.comments.iter().take(comment_field_limit).map(|c| self.comment_json(i, c, false)).collect();
+            let shown: Vec<Value> = i
+                .comments
+                .iter()
+                .take(comment_field_limit)
+                .map(|c| self.comment_json(i, c, false))
+                .collect();
             out.insert("comment".into(), json!({
                 "comments": shown, "maxResults": comment_field_limit, "total": i.comments.len(), "startAt": 0,
             }));
         }
         if want("attachment") {
-            out.insert("attachment".into(), i.attachments.iter().map(|a| self.attachment_json(a)).collect());
+            out.insert(
+                "attachment".into(),
+                i.attachments
+                    .iter()
+                    .map(|a| self.attachment_json(a))
+                    .collect(),
+            );
         }
         for (k, v) in &i.custom {
             if want(k) {

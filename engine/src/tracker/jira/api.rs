@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::tracker::{TrackerError, http};
 
@@ -156,7 +156,11 @@ impl Api {
                 if limited > RATE_RETRIES {
                     return Err(TrackerError::RateLimited { retry_after: wait });
                 }
-                tracing::info!(what, wait_ms = wait.as_millis() as u64, "Jira rate limit: pausing");
+                tracing::info!(
+                    what,
+                    wait_ms = wait.as_millis() as u64,
+                    "Jira rate limit: pausing"
+                );
                 let until = Instant::now() + wait;
                 let mut paused = self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
                 if paused.is_none_or(|p| p < until) {
@@ -182,15 +186,24 @@ impl Api {
             return;
         };
         let ms = |t: SystemTime| {
-            t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0)
         };
         // `Date` has whole seconds: a skew under a second is noise.
         let skew = ms(date) - ms(SystemTime::now());
-        self.skew_ms.store(if skew.abs() < 1000 { 0 } else { skew }, Ordering::Relaxed);
+        self.skew_ms
+            .store(if skew.abs() < 1000 { 0 } else { skew }, Ordering::Relaxed);
     }
 
-    pub(super) async fn get<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<T, TrackerError> {
-        let body = self.call(reqwest::Method::GET, path, Body::None, what, MAX_JSON).await?;
+    pub(super) async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        what: &str,
+    ) -> Result<T, TrackerError> {
+        let body = self
+            .call(reqwest::Method::GET, path, Body::None, what, MAX_JSON)
+            .await?;
         parse(&body, what)
     }
 
@@ -201,7 +214,9 @@ impl Api {
         json: &serde_json::Value,
         what: &str,
     ) -> Result<T, TrackerError> {
-        let body = self.call(method, path, Body::Json(json), what, MAX_JSON).await?;
+        let body = self
+            .call(method, path, Body::Json(json), what, MAX_JSON)
+            .await?;
         if body.is_empty() {
             // 204 No Content: the caller asked for `()` or an `Option`.
             return parse(b"null", what);
@@ -211,7 +226,8 @@ impl Api {
 
     pub(super) async fn download(&self, url: &str, what: &str) -> Result<Vec<u8>, TrackerError> {
         let cap = usize::try_from(self.max_download).unwrap_or(usize::MAX);
-        self.call(reqwest::Method::GET, url, Body::None, what, cap).await
+        self.call(reqwest::Method::GET, url, Body::None, what, cap)
+            .await
     }
 
     pub(super) async fn upload<T: DeserializeOwned>(
@@ -222,7 +238,13 @@ impl Api {
         what: &str,
     ) -> Result<T, TrackerError> {
         let body = self
-            .call(reqwest::Method::POST, path, Body::File(filename, bytes), what, MAX_JSON)
+            .call(
+                reqwest::Method::POST,
+                path,
+                Body::File(filename, bytes),
+                what,
+                MAX_JSON,
+            )
             .await?;
         parse(&body, what)
     }
@@ -266,7 +288,12 @@ fn error_of(status: u16, body: &[u8], what: &str) -> TrackerError {
     }
     let errors: Errors = serde_json::from_slice(body).unwrap_or_default();
     let mut parts = errors.error_messages;
-    parts.extend(errors.errors.into_iter().map(|(field, msg)| format!("{field}: {msg}")));
+    parts.extend(
+        errors
+            .errors
+            .into_iter()
+            .map(|(field, msg)| format!("{field}: {msg}")),
+    );
     let message = if parts.is_empty() {
         format!("HTTP {status}")
     } else {
@@ -276,7 +303,9 @@ fn error_of(status: u16, body: &[u8], what: &str) -> TrackerError {
         401 => TrackerError::Unauthorised(format!(
             "{what}: Jira refused the credentials (check the token or password, and that the user may log in)"
         )),
-        403 => TrackerError::Rejected(format!("{what}: not allowed for this Jira user ({message})")),
+        403 => TrackerError::Rejected(format!(
+            "{what}: not allowed for this Jira user ({message})"
+        )),
         404 => TrackerError::NotFound(format!("{what}: {message}")),
         400 | 409 | 413 | 422 => TrackerError::Rejected(format!("{what}: {message}")),
         _ => TrackerError::Unavailable(format!("{what}: {message}")),
@@ -295,7 +324,13 @@ mod tests {
             e.to_string(),
             "rejected by the tracker: creating an issue in OPS: Issue does not exist; summary: You must specify a summary"
         );
-        assert!(matches!(error_of(401, b"", "x"), TrackerError::Unauthorised(_)));
-        assert!(matches!(error_of(404, b"<html>", "x"), TrackerError::NotFound(_)));
+        assert!(matches!(
+            error_of(401, b"", "x"),
+            TrackerError::Unauthorised(_)
+        ));
+        assert!(matches!(
+            error_of(404, b"<html>", "x"),
+            TrackerError::NotFound(_)
+        ));
     }
 }

@@ -29,7 +29,9 @@ fn key_in_url(key: &str) -> String {
     key.trim_start_matches('#')
         .bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -38,19 +40,32 @@ fn key_in_url(key: &str) -> String {
 impl JiraTracker {
     /// Links each synced issue of the named connections to its twin, at the
     /// URL each template gives.
-    pub fn with_twin_links(mut self, links: BTreeMap<String, String>) -> Result<Self, TrackerError> {
+    pub fn with_twin_links(
+        mut self,
+        links: BTreeMap<String, String>,
+    ) -> Result<Self, TrackerError> {
         for (connection, template) in &links {
-            check_twin_link(template).map_err(|e| TrackerError::Rejected(format!("[jira.twin_links] {connection}: {e}")))?;
+            check_twin_link(template).map_err(|e| {
+                TrackerError::Rejected(format!("[jira.twin_links] {connection}: {e}"))
+            })?;
         }
         self.twin_links = Arc::new(links);
         Ok(self)
     }
 
-    pub(super) async fn remote_link(&self, issue: &str, link: &TwinLink) -> Result<bool, TrackerError> {
+    pub(super) async fn remote_link(
+        &self,
+        issue: &str,
+        link: &TwinLink,
+    ) -> Result<bool, TrackerError> {
         let Some(template) = self.twin_links.get(&link.connection) else {
             return Ok(false);
         };
-        let peer = if link.peer.is_empty() { "the other side" } else { link.peer.as_str() };
+        let peer = if link.peer.is_empty() {
+            "the other side"
+        } else {
+            link.peer.as_str()
+        };
         let body = json!({
             "globalId": link.global_id,
             "application": { "type": "tandem", "name": "tandem" },

@@ -16,7 +16,11 @@ use crate::tracker::{Mark, MarkHint, Marked, TrackerError};
 impl JiraTracker {
     /// What carries `mark`: an issue by a search with its properties, a
     /// comment by its properties, an attachment by name, size, uploader and time.
-    pub(super) async fn find_marked(&self, mark: &Mark, hint: &MarkHint) -> Result<Option<Marked>, TrackerError> {
+    pub(super) async fn find_marked(
+        &self,
+        mark: &Mark,
+        hint: &MarkHint,
+    ) -> Result<Option<Marked>, TrackerError> {
         if mark.0.ends_with(":issue") {
             if hint.project.is_empty() || hint.since.is_empty() {
                 return Ok(None);
@@ -50,8 +54,14 @@ impl JiraTracker {
                         "looking for an issue the sync created",
                     )
                     .await?;
-                if let Some(hit) = page.issues.iter().find(|h| h.properties.get(MARK_PROPERTY).is_some_and(|v| v["mark"] == mark.0)) {
-                    return Ok(Some(Marked::Issue { issue: hit.id.clone() }));
+                if let Some(hit) = page.issues.iter().find(|h| {
+                    h.properties
+                        .get(MARK_PROPERTY)
+                        .is_some_and(|v| v["mark"] == mark.0)
+                }) {
+                    return Ok(Some(Marked::Issue {
+                        issue: hit.id.clone(),
+                    }));
                 }
                 start += page.issues.len();
                 if page.issues.is_empty() || start >= page.total {
@@ -72,7 +82,10 @@ impl JiraTracker {
                 .iter()
                 .rev()
                 .find(|c| marked_by(&c.properties, mark))
-                .map(|c| Marked::Comment { issue: issue.clone(), comment: c.id.clone() }));
+                .map(|c| Marked::Comment {
+                    issue: issue.clone(),
+                    comment: c.id.clone(),
+                }));
         }
         // Attachments keep no properties: ours, that name and size, since the intent.
         #[derive(Deserialize)]
@@ -86,7 +99,10 @@ impl JiraTracker {
         }
         let bean: Bean = match self
             .api
-            .get(&format!("/issue/{}?fields=attachment", seg(issue)?), &format!("issue {issue}"))
+            .get(
+                &format!("/issue/{}?fields=attachment", seg(issue)?),
+                &format!("issue {issue}"),
+            )
             .await
         {
             Ok(b) => b,
@@ -108,6 +124,9 @@ impl JiraTracker {
                     && a.author.as_ref().is_some_and(|u| u.name == me)
                     && watch::parse_ms(&a.created).is_some_and(|c| c >= since)
             })
-            .map(|a| Marked::Attachment { issue: issue.clone(), attachment: a.id.clone() }))
+            .map(|a| Marked::Attachment {
+                issue: issue.clone(),
+                attachment: a.id.clone(),
+            }))
     }
 }

@@ -25,9 +25,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use api::Api;
 pub use api::Auth;
 pub use links::check_twin_link;
-use api::Api;
 use wire::{AttachmentJson, CommentJson, CommentPage, Created, Named, User};
 
 use super::{
@@ -79,10 +79,15 @@ fn quoted(s: &str) -> String {
 
 /// A path segment (issue ids and keys are plain, but never trust them).
 fn seg(s: &str) -> Result<&str, TrackerError> {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         Ok(s)
     } else {
-        Err(TrackerError::NotFound(format!("`{s}` is not a Jira issue id or key")))
+        Err(TrackerError::NotFound(format!(
+            "`{s}` is not a Jira issue id or key"
+        )))
     }
 }
 
@@ -109,7 +114,10 @@ impl JiraTracker {
         if let Some(me) = lock(&self.cache.me).clone() {
             return Ok(me);
         }
-        let user: User = self.api.get("/myself", "checking the Jira credentials").await?;
+        let user: User = self
+            .api
+            .get("/myself", "checking the Jira credentials")
+            .await?;
         *lock(&self.cache.me) = Some(user.name.clone());
         Ok(user.name)
     }
@@ -126,7 +134,11 @@ impl JiraTracker {
             let page: CommentPage = self
                 .api
                 .get(
-                    &format!("/issue/{}/comment?startAt={}&maxResults={COMMENT_PAGE}{expand}", seg(issue)?, out.len()),
+                    &format!(
+                        "/issue/{}/comment?startAt={}&maxResults={COMMENT_PAGE}{expand}",
+                        seg(issue)?,
+                        out.len()
+                    ),
                     &format!("reading the comments of {issue}"),
                 )
                 .await?;
@@ -142,7 +154,10 @@ impl JiraTracker {
         if let Some(sha) = lock(&self.cache.digests).get(&a.id) {
             return Ok(sha.clone());
         }
-        let bytes = self.api.download(&a.content, &format!("attachment {}", a.filename)).await?;
+        let bytes = self
+            .api
+            .download(&a.content, &format!("attachment {}", a.filename))
+            .await?;
         let sha = hex::encode(Sha256::digest(&bytes));
         lock(&self.cache.digests).insert(a.id.clone(), sha.clone());
         Ok(sha)
@@ -169,16 +184,32 @@ impl JiraTracker {
             to: Named,
         }
         let path = format!("/issue/{}/transitions", seg(issue)?);
-        let found: Transitions = self.api.get(&path, &format!("reading the transitions of {issue}")).await?;
-        let Some(t) = found.transitions.iter().find(|t| t.to.name.eq_ignore_ascii_case(status)) else {
-            let names: Vec<&str> = found.transitions.iter().map(|t| t.to.name.as_str()).collect();
+        let found: Transitions = self
+            .api
+            .get(&path, &format!("reading the transitions of {issue}"))
+            .await?;
+        let Some(t) = found
+            .transitions
+            .iter()
+            .find(|t| t.to.name.eq_ignore_ascii_case(status))
+        else {
+            let names: Vec<&str> = found
+                .transitions
+                .iter()
+                .map(|t| t.to.name.as_str())
+                .collect();
             return Err(TrackerError::Rejected(format!(
                 "{issue} cannot move to status `{status}` from where it is (it can go to: {})",
                 names.join(", ")
             )));
         };
         self.api
-            .send_json::<Option<Value>>(Method::POST, &path, &json!({ "transition": { "id": t.id } }), &format!("moving {issue} to {status}"))
+            .send_json::<Option<Value>>(
+                Method::POST,
+                &path,
+                &json!({ "transition": { "id": t.id } }),
+                &format!("moving {issue} to {status}"),
+            )
             .await
             .map(|_| ())
     }
@@ -198,12 +229,21 @@ impl Tracker for JiraTracker {
         }
         let bean: Bean = self
             .api
-            .get(&format!("/issue/{}?fields=*all", seg(id)?), &format!("issue {id}"))
+            .get(
+                &format!("/issue/{}?fields=*all", seg(id)?),
+                &format!("issue {id}"),
+            )
             .await?;
         let f = &bean.fields;
-        let name = |field: &str| f.get(field).and_then(|v| v["name"].as_str()).unwrap_or_default().to_string();
-        let first: Option<CommentPage> =
-            f.get("comment").and_then(|c| serde_json::from_value(c.clone()).ok());
+        let name = |field: &str| {
+            f.get(field)
+                .and_then(|v| v["name"].as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let first: Option<CommentPage> = f
+            .get("comment")
+            .and_then(|c| serde_json::from_value(c.clone()).ok());
         let comments = match first {
             Some(page) if page.comments.len() >= page.total => page.comments,
             // The `comment` field holds the first page only.
@@ -219,7 +259,10 @@ impl Tracker for JiraTracker {
             attachments.push(Attachment {
                 id: a.id.clone(),
                 filename: a.filename.clone(),
-                mime_type: a.mime_type.clone().unwrap_or_else(|| "application/octet-stream".into()),
+                mime_type: a
+                    .mime_type
+                    .clone()
+                    .unwrap_or_else(|| "application/octet-stream".into()),
                 size: a.size,
                 sha256: self.digest(a).await?,
             });
@@ -237,11 +280,19 @@ impl Tracker for JiraTracker {
             .unwrap_or_default();
         Ok(TrackedIssue {
             id: bean.id,
-            project: f.get("project").and_then(|p| p["key"].as_str()).unwrap_or_default().to_string(),
+            project: f
+                .get("project")
+                .and_then(|p| p["key"].as_str())
+                .unwrap_or_default()
+                .to_string(),
             updated,
             issue: Issue {
                 key: bean.key,
-                summary: f.get("summary").and_then(Value::as_str).unwrap_or_default().to_string(),
+                summary: f
+                    .get("summary")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
                 description: text(f.get("description").and_then(Value::as_str)),
                 issue_type: name("issuetype"),
                 status: name("status"),
@@ -254,7 +305,16 @@ impl Tracker for JiraTracker {
                     .into_iter()
                     .map(|c| {
                         let by_me = c.author.as_ref().is_some_and(|a| a.name == me);
-                        let writer = c.author.map(|a| if a.display_name.is_empty() { a.name } else { a.display_name }).unwrap_or_default();
+                        let writer = c
+                            .author
+                            .map(|a| {
+                                if a.display_name.is_empty() {
+                                    a.name
+                                } else {
+                                    a.display_name
+                                }
+                            })
+                            .unwrap_or_default();
                         let body = text(c.body.as_deref());
                         // A comment we wrote on someone's behalf names them first.
                         let (author, body) = match super::split_on_behalf(&body).filter(|_| by_me) {
@@ -265,7 +325,9 @@ impl Tracker for JiraTracker {
                             id: c.id,
                             author,
                             body,
-                            created: watch::parse_ms(&c.created).map(watch::rfc3339).unwrap_or(c.created),
+                            created: watch::parse_ms(&c.created)
+                                .map(watch::rfc3339)
+                                .unwrap_or(c.created),
                             internal: c.visibility.is_some_and(|v| !v.is_null()),
                         }
                     })
@@ -276,12 +338,21 @@ impl Tracker for JiraTracker {
         })
     }
 
-    async fn download_attachment(&self, _issue: &str, attachment: &str) -> Result<Vec<u8>, TrackerError> {
+    async fn download_attachment(
+        &self,
+        _issue: &str,
+        attachment: &str,
+    ) -> Result<Vec<u8>, TrackerError> {
         let meta: AttachmentJson = self
             .api
-            .get(&format!("/attachment/{}", seg(attachment)?), &format!("attachment {attachment}"))
+            .get(
+                &format!("/attachment/{}", seg(attachment)?),
+                &format!("attachment {attachment}"),
+            )
             .await?;
-        self.api.download(&meta.content, &format!("attachment {}", meta.filename)).await
+        self.api
+            .download(&meta.content, &format!("attachment {}", meta.filename))
+            .await
     }
 
     async fn create_issue(&self, new: &NewIssue, mark: &Mark) -> Result<IssueId, TrackerError> {
@@ -305,7 +376,12 @@ impl Tracker for JiraTracker {
         });
         let created: Created = self
             .api
-            .send_json(Method::POST, "/issue", &body, &format!("creating an issue in {}", new.project))
+            .send_json(
+                Method::POST,
+                "/issue",
+                &body,
+                &format!("creating an issue in {}", new.project),
+            )
             .await?;
         Ok(created.id)
     }
@@ -332,7 +408,12 @@ impl Tracker for JiraTracker {
         }
         if !fields.is_empty() {
             self.api
-                .send_json::<Option<Value>>(Method::PUT, &format!("/issue/{}", seg(issue)?), &json!({ "fields": fields }), &format!("editing {issue}"))
+                .send_json::<Option<Value>>(
+                    Method::PUT,
+                    &format!("/issue/{}", seg(issue)?),
+                    &json!({ "fields": fields }),
+                    &format!("editing {issue}"),
+                )
                 .await?;
         }
         // Status is not a field in Jira: it moves by a workflow transition.
@@ -342,7 +423,14 @@ impl Tracker for JiraTracker {
         Ok(())
     }
 
-    async fn add_comment(&self, issue: &str, author: &str, body: &str, internal: bool, mark: &Mark) -> Result<String, TrackerError> {
+    async fn add_comment(
+        &self,
+        issue: &str,
+        author: &str,
+        body: &str,
+        internal: bool,
+        mark: &Mark,
+    ) -> Result<String, TrackerError> {
         let mut comment = json!({
             "body": super::on_behalf(author, body),
             "properties": [ { "key": MARK_PROPERTY, "value": { "mark": mark.0 } } ],
@@ -352,15 +440,28 @@ impl Tracker for JiraTracker {
         }
         let created: Created = self
             .api
-            .send_json(Method::POST, &format!("/issue/{}/comment", seg(issue)?), &comment, &format!("commenting on {issue}"))
+            .send_json(
+                Method::POST,
+                &format!("/issue/{}/comment", seg(issue)?),
+                &comment,
+                &format!("commenting on {issue}"),
+            )
             .await?;
         Ok(created.id)
     }
 
-    async fn edit_comment(&self, issue: &str, comment: &str, body: &str) -> Result<(), TrackerError> {
+    async fn edit_comment(
+        &self,
+        issue: &str,
+        comment: &str,
+        body: &str,
+    ) -> Result<(), TrackerError> {
         // Keep the `alice wrote:` line the comment started with.
         let path = format!("/issue/{}/comment/{}", seg(issue)?, seg(comment)?);
-        let old: CommentJson = self.api.get(&path, &format!("comment {comment} on {issue}")).await?;
+        let old: CommentJson = self
+            .api
+            .get(&path, &format!("comment {comment} on {issue}"))
+            .await?;
         let old = text(old.body.as_deref());
         let body = match super::split_on_behalf(&old) {
             Some((author, _)) => super::on_behalf(author, body),
@@ -378,20 +479,34 @@ impl Tracker for JiraTracker {
             .map(|_| ())
     }
 
-    async fn upload_attachment(&self, issue: &str, filename: &str, bytes: &[u8], _mark: &Mark) -> Result<String, TrackerError> {
+    async fn upload_attachment(
+        &self,
+        issue: &str,
+        filename: &str,
+        bytes: &[u8],
+        _mark: &Mark,
+    ) -> Result<String, TrackerError> {
         let created: Vec<AttachmentJson> = self
             .api
-            .upload(&format!("/issue/{}/attachments", seg(issue)?), filename, bytes, &format!("attaching {filename} to {issue}"))
+            .upload(
+                &format!("/issue/{}/attachments", seg(issue)?),
+                filename,
+                bytes,
+                &format!("attaching {filename} to {issue}"),
+            )
             .await?;
-        let first = created
-            .into_iter()
-            .next()
-            .ok_or_else(|| TrackerError::Unavailable(format!("Jira took {filename} but listed no attachment")))?;
+        let first = created.into_iter().next().ok_or_else(|| {
+            TrackerError::Unavailable(format!("Jira took {filename} but listed no attachment"))
+        })?;
         lock(&self.cache.digests).insert(first.id.clone(), hex::encode(Sha256::digest(bytes)));
         Ok(first.id)
     }
 
-    async fn find_mark(&self, mark: &Mark, hint: &MarkHint) -> Result<Option<Marked>, TrackerError> {
+    async fn find_mark(
+        &self,
+        mark: &Mark,
+        hint: &MarkHint,
+    ) -> Result<Option<Marked>, TrackerError> {
         self.find_marked(mark, hint).await
     }
 
@@ -421,8 +536,16 @@ impl Tracker for JiraTracker {
         let mut fallback = false;
         loop {
             // Jira 9+: paged; the older `createmeta?projectKeys=` is gone there.
-            let path = format!("/issue/createmeta/{}/issuetypes?startAt={}&maxResults=50", seg(key)?, types.len());
-            match self.api.get::<TypePage>(&path, &format!("the issue types of project {key}")).await {
+            let path = format!(
+                "/issue/createmeta/{}/issuetypes?startAt={}&maxResults=50",
+                seg(key)?,
+                types.len()
+            );
+            match self
+                .api
+                .get::<TypePage>(&path, &format!("the issue types of project {key}"))
+                .await
+            {
                 Ok(page) => {
                     let got = page.values.len();
                     types.extend(page.values);
@@ -455,14 +578,26 @@ impl Tracker for JiraTracker {
             }
             let meta: Meta = self
                 .api
-                .get(&format!("/issue/createmeta?projectKeys={}&expand=projects.issuetypes", seg(key)?), &format!("the issue types of project {key}"))
+                .get(
+                    &format!(
+                        "/issue/createmeta?projectKeys={}&expand=projects.issuetypes",
+                        seg(key)?
+                    ),
+                    &format!("the issue types of project {key}"),
+                )
                 .await?;
             let Some(project) = meta.projects.into_iter().next() else {
-                return Err(TrackerError::NotFound(format!("Jira has no project {key} this user may create issues in")));
+                return Err(TrackerError::NotFound(format!(
+                    "Jira has no project {key} this user may create issues in"
+                )));
             };
             types = project.issuetypes;
         }
-        let issue_types: Vec<String> = types.into_iter().filter(|t| !t.subtask).map(|t| t.name).collect();
+        let issue_types: Vec<String> = types
+            .into_iter()
+            .filter(|t| !t.subtask)
+            .map(|t| t.name)
+            .collect();
         Ok(ProjectInfo {
             key: key.to_string(),
             default_issue_type: self.default_types.get(key).cloned(),

@@ -83,15 +83,27 @@ async fn start(api: &Api) -> Result<Changes, TrackerError> {
         .and_then(|hit| hit.fields.updated.as_deref())
         .and_then(parse_ms)
         .unwrap_or_else(|| unix_ms(api.jira_now()));
-    let state = WatchCursor { at, seen: BTreeMap::new() };
-    Ok(Changes { issues: Vec::new(), cursor: Cursor(serde_json::to_string(&state).unwrap_or_default()) })
+    let state = WatchCursor {
+        at,
+        seen: BTreeMap::new(),
+    };
+    Ok(Changes {
+        issues: Vec::new(),
+        cursor: Cursor(serde_json::to_string(&state).unwrap_or_default()),
+    })
 }
 
 /// Every issue the user can see, oldest first (the bulk sync's list).
 pub(super) async fn all(api: &Api) -> Result<Vec<String>, TrackerError> {
     let mut out: Vec<String> = Vec::new();
     loop {
-        let page = search(api, "ORDER BY created ASC", out.len(), "listing every issue").await?;
+        let page = search(
+            api,
+            "ORDER BY created ASC",
+            out.len(),
+            "listing every issue",
+        )
+        .await?;
         if page.issues.is_empty() {
             return Ok(out);
         }
@@ -103,12 +115,16 @@ pub(super) async fn all(api: &Api) -> Result<Vec<String>, TrackerError> {
     }
 }
 
-pub(super) async fn changed_since(api: &Api, cursor: Option<&Cursor>) -> Result<Changes, TrackerError> {
+pub(super) async fn changed_since(
+    api: &Api,
+    cursor: Option<&Cursor>,
+) -> Result<Changes, TrackerError> {
     let Some(cursor) = cursor.filter(|c| !c.0.is_empty()) else {
         return start(api).await;
     };
-    let mut state: WatchCursor = serde_json::from_str(&cursor.0)
-        .map_err(|e| TrackerError::Rejected(format!("the Jira watcher's cursor is damaged ({e})")))?;
+    let mut state: WatchCursor = serde_json::from_str(&cursor.0).map_err(|e| {
+        TrackerError::Rejected(format!("the Jira watcher's cursor is damaged ({e})"))
+    })?;
     let jql = window(api, state.at);
     let mut issues = Vec::new();
     // A search is no snapshot: an issue edited while we page moves to the
@@ -125,7 +141,12 @@ pub(super) async fn changed_since(api: &Api, cursor: Option<&Cursor>) -> Result<
             start += page.issues.len();
             distinct += page.issues.len();
             for hit in page.issues {
-                let updated = hit.fields.updated.as_deref().and_then(parse_ms).unwrap_or(0);
+                let updated = hit
+                    .fields
+                    .updated
+                    .as_deref()
+                    .and_then(parse_ms)
+                    .unwrap_or(0);
                 if state.seen.get(&hit.id) == Some(&updated) {
                     continue;
                 }
@@ -154,7 +175,9 @@ pub(super) async fn changed_since(api: &Api, cursor: Option<&Cursor>) -> Result<
 }
 
 pub(super) fn unix_ms(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Jira's timestamp (`2024-01-02T03:04:05.000+0000`, also `+01:00` or `Z`)

@@ -88,5 +88,7 @@ pub(super) struct AttachmentJson {
 }
 
 pub(super) fn marked_by(properties: &[Property], mark: &Mark) -> bool {
-    properties.iter().any(|p| p.key == MARK_PROPERTY && p.value["mark"] == mark.0)
+    properties
+        .iter()
+        .any(|p| p.key == MARK_PROPERTY && p.value["mark"] == mark.0)
 }

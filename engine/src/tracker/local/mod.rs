@@ -273,7 +273,11 @@ impl Tracker for LocalTracker {
         self.upload_marked(id, filename, bytes, Some(mark))
     }
 
-    async fn find_mark(&self, mark: &Mark, _hint: &crate::tracker::MarkHint) -> Result<Option<Marked>, TrackerError> {
+    async fn find_mark(
+        &self,
+        mark: &Mark,
+        _hint: &crate::tracker::MarkHint,
+    ) -> Result<Option<Marked>, TrackerError> {
         let read = self.store.db().begin_read().map_err(db_err)?;
         let Some(marks) = open_read(&read, MARKS)? else {
             return Ok(None);

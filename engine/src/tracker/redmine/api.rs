@@ -36,13 +36,21 @@ impl Api {
     }
 
     /// Sends a request; returns the body of a 2xx answer.
-    async fn send(&self, request: reqwest::RequestBuilder, what: &str) -> Result<Vec<u8>, TrackerError> {
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<Vec<u8>, TrackerError> {
         self.send_dated(request, what).await.map(|(body, _)| body)
     }
 
     /// Sends a request; returns the body of a 2xx answer and Redmine's clock
     /// when it answered (its `Date` header, RFC 3339 to the second).
-    async fn send_dated(&self, request: reqwest::RequestBuilder, what: &str) -> Result<(Vec<u8>, String), TrackerError> {
+    async fn send_dated(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<(Vec<u8>, String), TrackerError> {
         let response = request
             .header("X-Redmine-API-Key", &self.key)
             .send()
@@ -69,8 +77,12 @@ impl Api {
         }
         let message = errors_of(&body).unwrap_or_else(|| format!("HTTP {status}"));
         Err(match status.as_u16() {
-            401 => TrackerError::Unauthorised(format!("{what}: Redmine refused the API key (check the key and that REST is enabled)")),
-            403 => TrackerError::Rejected(format!("{what}: not allowed for this API user ({message})")),
+            401 => TrackerError::Unauthorised(format!(
+                "{what}: Redmine refused the API key (check the key and that REST is enabled)"
+            )),
+            403 => {
+                TrackerError::Rejected(format!("{what}: not allowed for this API user ({message})"))
+            }
             404 => TrackerError::NotFound(what.to_string()),
             422 => TrackerError::Rejected(format!("{what}: {message}")),
             429 => TrackerError::RateLimited {
@@ -80,14 +92,24 @@ impl Api {
         })
     }
 
-    pub(super) async fn get<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<T, TrackerError> {
+    pub(super) async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        what: &str,
+    ) -> Result<T, TrackerError> {
         let body = self.send(self.http.get(self.url(path)?), what).await?;
         parse(&body, what)
     }
 
     /// [`Api::get`], with Redmine's clock at the answer.
-    pub(super) async fn get_dated<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<(T, String), TrackerError> {
-        let (body, date) = self.send_dated(self.http.get(self.url(path)?), what).await?;
+    pub(super) async fn get_dated<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        what: &str,
+    ) -> Result<(T, String), TrackerError> {
+        let (body, date) = self
+            .send_dated(self.http.get(self.url(path)?), what)
+            .await?;
         Ok((parse(&body, what)?, date))
     }
 
@@ -95,7 +117,12 @@ impl Api {
         self.send(self.http.get(self.url(path)?), what).await
     }
 
-    pub(super) async fn post<T: DeserializeOwned>(&self, path: &str, json: &serde_json::Value, what: &str) -> Result<T, TrackerError> {
+    pub(super) async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        json: &serde_json::Value,
+        what: &str,
+    ) -> Result<T, TrackerError> {
         let body = self
             .send(
                 self.http
@@ -108,7 +135,12 @@ impl Api {
         parse(&body, what)
     }
 
-    pub(super) async fn put(&self, path: &str, json: &serde_json::Value, what: &str) -> Result<(), TrackerError> {
+    pub(super) async fn put(
+        &self,
+        path: &str,
+        json: &serde_json::Value,
+        what: &str,
+    ) -> Result<(), TrackerError> {
         self.send(
             self.http
                 .put(self.url(path)?)
@@ -121,7 +153,11 @@ impl Api {
     }
 
     /// `POST /uploads.json`: the bytes first, attached by token afterwards.
-    pub(super) async fn upload(&self, filename: &str, bytes: &[u8]) -> Result<Upload, TrackerError> {
+    pub(super) async fn upload(
+        &self,
+        filename: &str,
+        bytes: &[u8],
+    ) -> Result<Upload, TrackerError> {
         let what = format!("uploading {filename}");
         let body = self
             .send(
@@ -139,8 +175,11 @@ impl Api {
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, TrackerError> {
-    serde_json::from_slice(body)
-        .map_err(|e| TrackerError::Unavailable(format!("{what}: Redmine answered something unexpected ({e})")))
+    serde_json::from_slice(body).map_err(|e| {
+        TrackerError::Unavailable(format!(
+            "{what}: Redmine answered something unexpected ({e})"
+        ))
+    })
 }
 
 /// Redmine's `{"errors": [...]}` as one line.
@@ -149,7 +188,9 @@ fn errors_of(body: &[u8]) -> Option<String> {
     struct Errors {
         errors: Vec<String>,
     }
-    serde_json::from_slice::<Errors>(body).ok().map(|e| e.errors.join("; "))
+    serde_json::from_slice::<Errors>(body)
+        .ok()
+        .map(|e| e.errors.join("; "))
 }
 
 #[derive(Deserialize)]

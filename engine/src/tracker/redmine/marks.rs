@@ -10,7 +10,11 @@ use crate::tracker::{Mark, MarkHint, Marked, TrackerError};
 impl RedmineTracker {
     /// What carries `mark`: an issue by author, project, time and subject; a
     /// comment by author, time and text; an attachment by author, time, name and size.
-    pub(super) async fn find_marked(&self, mark: &Mark, hint: &MarkHint) -> Result<Option<Marked>, TrackerError> {
+    pub(super) async fn find_marked(
+        &self,
+        mark: &Mark,
+        hint: &MarkHint,
+    ) -> Result<Option<Marked>, TrackerError> {
         if hint.since.is_empty() {
             return Ok(None);
         }
@@ -26,12 +30,17 @@ impl RedmineTracker {
                 enc(&hint.project),
                 enc(&format!(">={since}"))
             );
-            let page: IssuePage = self.api.get(&path, "looking for an issue the sync created").await?;
+            let page: IssuePage = self
+                .api
+                .get(&path, "looking for an issue the sync created")
+                .await?;
             return Ok(page
                 .issues
                 .iter()
                 .find(|i| i.subject == hint.text && i.author.as_ref().is_some_and(|a| a.id == me))
-                .map(|i| Marked::Issue { issue: i.id.to_string() }));
+                .map(|i| Marked::Issue {
+                    issue: i.id.to_string(),
+                }));
         }
         let Some(issue) = &hint.issue else {
             return Ok(None);
@@ -52,7 +61,10 @@ impl RedmineTracker {
                         && a.author.as_ref().is_some_and(|u| u.id == me)
                         && recent(&a.created_on)
                 })
-                .map(|a| Marked::Attachment { issue: issue.clone(), attachment: a.id.to_string() }));
+                .map(|a| Marked::Attachment {
+                    issue: issue.clone(),
+                    attachment: a.id.to_string(),
+                }));
         }
         Ok(found
             .journals
@@ -60,9 +72,15 @@ impl RedmineTracker {
             .rev()
             .find(|j| {
                 let notes = text(j.notes.as_deref().unwrap_or_default());
-                let body = crate::tracker::split_on_behalf(&notes).map_or(notes.as_str(), |(_, b)| b);
-                j.user.as_ref().is_some_and(|u| u.id == me) && body == text(&hint.text) && recent(&j.created_on)
+                let body =
+                    crate::tracker::split_on_behalf(&notes).map_or(notes.as_str(), |(_, b)| b);
+                j.user.as_ref().is_some_and(|u| u.id == me)
+                    && body == text(&hint.text)
+                    && recent(&j.created_on)
             })
-            .map(|j| Marked::Comment { issue: issue.clone(), comment: j.id.to_string() }))
+            .map(|j| Marked::Comment {
+                issue: issue.clone(),
+                comment: j.id.to_string(),
+            }))
     }
 }

@@ -80,7 +80,9 @@ fn id_of(issue: &str) -> Result<u64, TrackerError> {
 fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -105,12 +107,20 @@ impl RedmineTracker {
         struct Current {
             user: Named,
         }
-        let current: Current = self.api.get("/users/current.json", "checking the API key").await?;
+        let current: Current = self
+            .api
+            .get("/users/current.json", "checking the API key")
+            .await?;
         *lock(&self.cache.me) = Some(current.user.id);
         Ok(current.user.id)
     }
 
-    async fn named(&self, which: &Mutex<Vec<Named>>, path: &str, member: &str) -> Result<Vec<Named>, TrackerError> {
+    async fn named(
+        &self,
+        which: &Mutex<Vec<Named>>,
+        path: &str,
+        member: &str,
+    ) -> Result<Vec<Named>, TrackerError> {
         if !lock(which).is_empty() {
             return Ok(lock(which).clone());
         }
@@ -123,8 +133,16 @@ impl RedmineTracker {
     async fn lookup(&self, kind: &str, name: &str) -> Result<u64, TrackerError> {
         let (cache, path, member) = match kind {
             "tracker" => (&self.cache.trackers, "/trackers.json", "trackers"),
-            "status" => (&self.cache.statuses, "/issue_statuses.json", "issue_statuses"),
-            _ => (&self.cache.priorities, "/enumerations/issue_priorities.json", "issue_priorities"),
+            "status" => (
+                &self.cache.statuses,
+                "/issue_statuses.json",
+                "issue_statuses",
+            ),
+            _ => (
+                &self.cache.priorities,
+                "/enumerations/issue_priorities.json",
+                "issue_priorities",
+            ),
         };
         let list = self.named(cache, path, member).await?;
         list.iter()
@@ -132,7 +150,10 @@ impl RedmineTracker {
             .map(|n| n.id)
             .ok_or_else(|| {
                 let names: Vec<&str> = list.iter().map(|n| n.name.as_str()).collect();
-                TrackerError::Rejected(format!("Redmine has no {kind} `{name}` (there are {})", names.join(", ")))
+                TrackerError::Rejected(format!(
+                    "Redmine has no {kind} `{name}` (there are {})",
+                    names.join(", ")
+                ))
             })
     }
 
@@ -144,7 +165,10 @@ impl RedmineTracker {
         struct P {
             project: ProjectJson,
         }
-        let p: P = self.api.get(&format!("/projects/{id}.json"), "reading a project").await?;
+        let p: P = self
+            .api
+            .get(&format!("/projects/{id}.json"), "reading a project")
+            .await?;
         lock(&self.cache.projects).insert(id, p.project.identifier.clone());
         Ok(p.project.identifier)
     }
@@ -156,7 +180,10 @@ impl RedmineTracker {
         }
         let one: One = self
             .api
-            .get(&format!("/issues/{id}.json?include=journals,attachments"), &format!("issue #{id}"))
+            .get(
+                &format!("/issues/{id}.json?include=journals,attachments"),
+                &format!("issue #{id}"),
+            )
             .await?;
         Ok(one.issue)
     }
@@ -165,12 +192,14 @@ impl RedmineTracker {
         if let Some(sha) = lock(&self.cache.digests).get(&a.id) {
             return Ok(sha.clone());
         }
-        let bytes = self.api.get_bytes(&a.content_url, &format!("attachment {}", a.filename)).await?;
+        let bytes = self
+            .api
+            .get_bytes(&a.content_url, &format!("attachment {}", a.filename))
+            .await?;
         let sha = hex::encode(Sha256::digest(&bytes));
         lock(&self.cache.digests).insert(a.id, sha.clone());
         Ok(sha)
     }
-
 }
 
 impl Tracker for RedmineTracker {
@@ -189,8 +218,15 @@ impl Tracker for RedmineTracker {
             .map(|j| {
                 let notes = text(j.notes.as_deref().unwrap_or_default());
                 let writer = j.user.as_ref().map(|u| u.name.clone()).unwrap_or_default();
-                let (author, body) = written_by(&notes, &writer, j.user.as_ref().is_some_and(|u| u.id == me));
-                Comment { id: j.id.to_string(), author, body, created: j.created_on.clone(), internal: j.private_notes }
+                let (author, body) =
+                    written_by(&notes, &writer, j.user.as_ref().is_some_and(|u| u.id == me));
+                Comment {
+                    id: j.id.to_string(),
+                    author,
+                    body,
+                    created: j.created_on.clone(),
+                    internal: j.private_notes,
+                }
             })
             .collect();
         let mut attachments = Vec::new();
@@ -198,7 +234,10 @@ impl Tracker for RedmineTracker {
             attachments.push(Attachment {
                 id: a.id.to_string(),
                 filename: a.filename.clone(),
-                mime_type: a.content_type.clone().unwrap_or_else(|| "application/octet-stream".into()),
+                mime_type: a
+                    .content_type
+                    .clone()
+                    .unwrap_or_else(|| "application/octet-stream".into()),
                 size: a.filesize,
                 sha256: self.digest(a).await?,
             });
@@ -222,16 +261,28 @@ impl Tracker for RedmineTracker {
         })
     }
 
-    async fn download_attachment(&self, _issue: &str, attachment: &str) -> Result<Vec<u8>, TrackerError> {
+    async fn download_attachment(
+        &self,
+        _issue: &str,
+        attachment: &str,
+    ) -> Result<Vec<u8>, TrackerError> {
         #[derive(Deserialize)]
         struct A {
             attachment: api::AttachmentJson,
         }
         let a: A = self
             .api
-            .get(&format!("/attachments/{}.json", id_of(attachment)?), &format!("attachment {attachment}"))
+            .get(
+                &format!("/attachments/{}.json", id_of(attachment)?),
+                &format!("attachment {attachment}"),
+            )
             .await?;
-        self.api.get_bytes(&a.attachment.content_url, &format!("attachment {}", a.attachment.filename)).await
+        self.api
+            .get_bytes(
+                &a.attachment.content_url,
+                &format!("attachment {}", a.attachment.filename),
+            )
+            .await
     }
 
     async fn create_issue(&self, new: &NewIssue, _mark: &Mark) -> Result<IssueId, TrackerError> {
@@ -251,7 +302,11 @@ impl Tracker for RedmineTracker {
         }
         let created: Created = self
             .api
-            .post("/issues.json", &json!({ "issue": issue }), &format!("creating an issue in {}", new.project))
+            .post(
+                "/issues.json",
+                &json!({ "issue": issue }),
+                &format!("creating an issue in {}", new.project),
+            )
             .await?;
         Ok(created.issue.id.to_string())
     }
@@ -272,18 +327,32 @@ impl Tracker for RedmineTracker {
             fields.insert("status_id".into(), json!(self.lookup("status", s).await?));
         }
         if let Some(p) = &changes.priority {
-            fields.insert("priority_id".into(), json!(self.lookup("priority", p).await?));
+            fields.insert(
+                "priority_id".into(),
+                json!(self.lookup("priority", p).await?),
+            );
         }
         // Redmine has no labels; custom fields need their ids (Script mode).
         if fields.is_empty() {
             return Ok(());
         }
         self.api
-            .put(&format!("/issues/{id}.json"), &json!({ "issue": fields }), &format!("editing #{id}"))
+            .put(
+                &format!("/issues/{id}.json"),
+                &json!({ "issue": fields }),
+                &format!("editing #{id}"),
+            )
             .await
     }
 
-    async fn add_comment(&self, issue: &str, author: &str, body: &str, internal: bool, _mark: &Mark) -> Result<String, TrackerError> {
+    async fn add_comment(
+        &self,
+        issue: &str,
+        author: &str,
+        body: &str,
+        internal: bool,
+        _mark: &Mark,
+    ) -> Result<String, TrackerError> {
         let id = id_of(issue)?;
         let notes = super::on_behalf(author, body);
         self.api
@@ -299,26 +368,51 @@ impl Tracker for RedmineTracker {
         journals
             .iter()
             .rev()
-            .find(|j| j.user.as_ref().is_some_and(|u| u.id == me) && j.notes.as_deref().map(text) == Some(text(&notes)))
+            .find(|j| {
+                j.user.as_ref().is_some_and(|u| u.id == me)
+                    && j.notes.as_deref().map(text) == Some(text(&notes))
+            })
             .map(|j| j.id.to_string())
-            .ok_or_else(|| TrackerError::Unavailable(format!("the comment on #{id} did not show up")))
+            .ok_or_else(|| {
+                TrackerError::Unavailable(format!("the comment on #{id} did not show up"))
+            })
     }
 
-    async fn edit_comment(&self, issue: &str, comment: &str, body: &str) -> Result<(), TrackerError> {
+    async fn edit_comment(
+        &self,
+        issue: &str,
+        comment: &str,
+        body: &str,
+    ) -> Result<(), TrackerError> {
         let id = id_of(comment)?;
         // Keep the `alice wrote:` line the note started with.
         let journals = self.issue_json(id_of(issue)?).await?.journals;
-        let old = journals.iter().find(|j| j.id == id).and_then(|j| j.notes.as_deref()).map(text).unwrap_or_default();
+        let old = journals
+            .iter()
+            .find(|j| j.id == id)
+            .and_then(|j| j.notes.as_deref())
+            .map(text)
+            .unwrap_or_default();
         let notes = match super::split_on_behalf(&old) {
             Some((author, _)) => super::on_behalf(author, body),
             None => body.to_string(),
         };
         self.api
-            .put(&format!("/journals/{id}.json"), &json!({ "journal": { "notes": notes } }), &format!("editing comment {id}"))
+            .put(
+                &format!("/journals/{id}.json"),
+                &json!({ "journal": { "notes": notes } }),
+                &format!("editing comment {id}"),
+            )
             .await
     }
 
-    async fn upload_attachment(&self, issue: &str, filename: &str, bytes: &[u8], _mark: &Mark) -> Result<String, TrackerError> {
+    async fn upload_attachment(
+        &self,
+        issue: &str,
+        filename: &str,
+        bytes: &[u8],
+        _mark: &Mark,
+    ) -> Result<String, TrackerError> {
         let id = id_of(issue)?;
         let upload = self.api.upload(filename, bytes).await?;
         self.api
@@ -340,10 +434,16 @@ impl Tracker for RedmineTracker {
             .rev()
             .find(|a| a.filename == filename && a.filesize == bytes.len() as u64)
             .map(|a| a.id.to_string())
-            .ok_or_else(|| TrackerError::Unavailable(format!("{filename} did not show up on #{id}")))
+            .ok_or_else(|| {
+                TrackerError::Unavailable(format!("{filename} did not show up on #{id}"))
+            })
     }
 
-    async fn find_mark(&self, mark: &Mark, hint: &MarkHint) -> Result<Option<Marked>, TrackerError> {
+    async fn find_mark(
+        &self,
+        mark: &Mark,
+        hint: &MarkHint,
+    ) -> Result<Option<Marked>, TrackerError> {
         self.find_marked(mark, hint).await
     }
 
@@ -354,7 +454,10 @@ impl Tracker for RedmineTracker {
         }
         let p: P = self
             .api
-            .get(&format!("/projects/{}.json?include=trackers", enc(key)), &format!("project {key}"))
+            .get(
+                &format!("/projects/{}.json?include=trackers", enc(key)),
+                &format!("project {key}"),
+            )
             .await?;
         let issue_types: Vec<String> = p.project.trackers.iter().map(|t| t.name.clone()).collect();
         lock(&self.cache.projects).insert(p.project.id, p.project.identifier.clone());

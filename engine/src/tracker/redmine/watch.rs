@@ -33,7 +33,10 @@ impl RedmineTracker {
     pub async fn all(&self) -> Result<Vec<IssueId>, TrackerError> {
         let mut out: Vec<IssueId> = Vec::new();
         loop {
-            let path = format!("/issues.json?status_id=*&sort=id&limit={PAGE}&offset={}", out.len());
+            let path = format!(
+                "/issues.json?status_id=*&sort=id&limit={PAGE}&offset={}",
+                out.len()
+            );
             let page: IssuePage = self.api.get(&path, "listing every issue").await?;
             if page.issues.is_empty() {
                 return Ok(out);
@@ -49,20 +52,38 @@ impl RedmineTracker {
     async fn start(&self) -> Result<Changes, TrackerError> {
         let (page, now): (IssuePage, String) = self
             .api
-            .get_dated("/issues.json?status_id=*&sort=updated_on:desc&limit=1", "finding the newest change")
+            .get_dated(
+                "/issues.json?status_id=*&sort=updated_on:desc&limit=1",
+                "finding the newest change",
+            )
             .await?;
-        let at = page.issues.first().map(|i| i.updated_on.clone()).unwrap_or(now);
-        let start = WatchCursor { at, seen: Vec::new(), open: true };
-        Ok(Changes { issues: Vec::new(), cursor: Cursor(serde_json::to_string(&start).unwrap_or_default()) })
+        let at = page
+            .issues
+            .first()
+            .map(|i| i.updated_on.clone())
+            .unwrap_or(now);
+        let start = WatchCursor {
+            at,
+            seen: Vec::new(),
+            open: true,
+        };
+        Ok(Changes {
+            issues: Vec::new(),
+            cursor: Cursor(serde_json::to_string(&start).unwrap_or_default()),
+        })
     }
 
     /// The issues changed after `cursor`, oldest change first.
-    pub(super) async fn changes_after(&self, cursor: Option<&Cursor>) -> Result<Changes, TrackerError> {
+    pub(super) async fn changes_after(
+        &self,
+        cursor: Option<&Cursor>,
+    ) -> Result<Changes, TrackerError> {
         let Some(cursor) = cursor.filter(|c| !c.0.is_empty()) else {
             return self.start().await;
         };
-        let from: WatchCursor = serde_json::from_str(&cursor.0)
-            .map_err(|e| TrackerError::Rejected(format!("the Redmine watcher's cursor is damaged ({e})")))?;
+        let from: WatchCursor = serde_json::from_str(&cursor.0).map_err(|e| {
+            TrackerError::Rejected(format!("the Redmine watcher's cursor is damaged ({e})"))
+        })?;
         let mut out = Changes {
             issues: Vec::new(),
             cursor: cursor.clone(),
@@ -81,7 +102,8 @@ impl RedmineTracker {
                 "/issues.json?status_id=*&sort=updated_on&limit={PAGE}&offset={offset}&updated_on={}",
                 enc(&format!(">={}", from.at))
             );
-            let (page, now): (IssuePage, String) = self.api.get_dated(&path, "listing changed issues").await?;
+            let (page, now): (IssuePage, String) =
+                self.api.get_dated(&path, "listing changed issues").await?;
             // The cursor's second has passed since it was open: look again.
             let recheck = from.open && from.at < now;
             let count = page.issues.len();
