@@ -268,23 +268,23 @@ impl<T: Tracker> SyncNode<T> {
         let mut received = replica.clone();
         normalise(&mut received);
         twins.state = Some(left.clone());
-        self.write_lazy(|tx| {
+        let twin = self.write_lazy(|tx| {
             state::put(tx, state::LAST_RECEIVED, &key(&conn.id, remote), &received)?;
             state::put(tx, state::LAST_SENT, &key(&conn.id, &local_id), &left)?;
             // The twin's key changes when it moves to another project.
             let twin_key = key(&conn.id, &local_id);
-            if let Some(mut twin) = state::get::<IssueTwin>(tx, state::ISSUE_TWINS, &twin_key)?
-                && twin.remote_key != replica.key
-            {
+            let mut twin = state::get::<IssueTwin>(tx, state::ISSUE_TWINS, &twin_key)?;
+            if let Some(twin) = twin.as_mut().filter(|t| t.remote_key != replica.key) {
                 twin.remote_key.clone_from(&replica.key);
-                state::put(tx, state::ISSUE_TWINS, &twin_key, &twin)?;
+                state::put(tx, state::ISSUE_TWINS, &twin_key, twin)?;
             }
             self.append(tx, &conn.id, &local_id, Body::Twins(twins), envelope.urgent)?;
             state::set_counter(tx, &applied_mark, envelope.version)?;
             state::remove(tx, state::ERRORS, &key(&conn.id, remote))?;
-            state::remove(tx, state::INBOX, inbox_key)
+            state::remove(tx, state::INBOX, inbox_key)?;
+            Ok(twin)
         })?;
-        self.link_twin(&conn.id, &local_id).await
+        self.link_twin(&conn.id, &local_id, twin).await
     }
 }
 

@@ -142,11 +142,12 @@ impl<T: Tracker> SyncNode<T> {
         let conn = &envelope.connection;
         match &envelope.body {
             Body::Twins(twins) => {
-                self.write_lazy(|tx| {
-                    record_twins(tx, conn, &envelope.origin_issue, twins)?;
-                    state::remove(tx, state::INBOX, inbox_key)
+                let twin = self.write_lazy(|tx| {
+                    let twin = record_twins(tx, conn, &envelope.origin_issue, twins)?;
+                    state::remove(tx, state::INBOX, inbox_key)?;
+                    Ok(twin)
                 })?;
-                self.link_twin(conn, &twins.issue).await
+                self.link_twin(conn, &twins.issue, twin).await
             }
             Body::Removed => self.write_lazy(|tx| {
                 if let Some(local) = state::get::<String>(
@@ -206,16 +207,17 @@ fn inbox_key(envelope: &Envelope) -> String {
 }
 
 /// Records the twins the peer made, for issues this node sent only (a peer
-/// cannot pull an unrelated issue into the sync by claiming it).
+/// cannot pull an unrelated issue into the sync by claiming it); the issue's
+/// twin record as it now stands.
 fn record_twins(
     tx: &redb::WriteTransaction,
     conn: &str,
     peer_issue: &str,
     twins: &Twins,
-) -> Result<(), SyncError> {
+) -> Result<Option<IssueTwin>, SyncError> {
     let local_key = key(conn, &twins.issue);
     if state::get::<Replica>(tx, state::LAST_SENT, &local_key)?.is_none() {
-        return Ok(());
+        return Ok(None);
     }
     let mut twin =
         state::get::<IssueTwin>(tx, state::ISSUE_TWINS, &local_key)?.unwrap_or(IssueTwin {
@@ -242,5 +244,5 @@ fn record_twins(
     if let Some(left) = &twins.state {
         state::put(tx, state::LAST_RECEIVED, &key(conn, peer_issue), left)?;
     }
-    Ok(())
+    Ok(Some(twin))
 }

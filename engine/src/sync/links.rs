@@ -9,10 +9,15 @@ use super::{IssueTwin, SyncError, SyncNode};
 use crate::tracker::{Tracker, TwinLink};
 
 impl<T: Tracker> SyncNode<T> {
-    /// Makes or updates the link from `local` to its twin on `connection`
-    /// when the twin's key is not the one the link shows.
-    pub(super) async fn link_twin(&self, connection: &str, local: &str) -> Result<(), SyncError> {
-        let Some(twin) = self.twin(connection, local)? else {
+    /// Makes or updates the link from `local` to `twin`, its twin on
+    /// `connection`, when the twin's key is not the one the link shows.
+    pub(super) async fn link_twin(
+        &self,
+        connection: &str,
+        local: &str,
+        twin: Option<IssueTwin>,
+    ) -> Result<(), SyncError> {
+        let Some(twin) = twin else {
             return Ok(());
         };
         if twin.remote_key.is_empty() || twin.linked == twin.remote_key || twin.remote_removed {

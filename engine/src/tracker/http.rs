@@ -1,7 +1,8 @@
 //! What the remote connectors share about HTTP: one way to build a client
 //! that never follows redirects (a redirect could carry a token elsewhere),
 //! a rule that credentials go only to URLs under the configured base, and
-//! reading an answer with a size cap. Owns no tracker's semantics.
+//! reading an answer with a size cap, percent-encoding what goes into a URL.
+//! Owns no tracker's semantics.
 
 use std::time::Duration;
 
@@ -91,4 +92,17 @@ mod tests {
             );
         }
     }
+}
+
+/// `s` percent-encoded for a URL path segment or query value (RFC 3986:
+/// everything but the unreserved characters).
+pub(super) fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -23,18 +23,9 @@ pub fn check_twin_link(template: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A key as it goes into a URL: `#12` (Redmine) becomes `12`, the rest is
-/// percent-encoded.
+/// A key as it goes into a URL: `#12` (Redmine) becomes `12`.
 fn key_in_url(key: &str) -> String {
-    key.trim_start_matches('#')
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    crate::tracker::http::percent_encode(key.trim_start_matches('#'))
 }
 
 impl JiraTracker {

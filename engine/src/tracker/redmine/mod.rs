@@ -78,14 +78,7 @@ fn id_of(issue: &str) -> Result<u64, TrackerError> {
 }
 
 fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    super::http::percent_encode(s)
 }
 
 impl RedmineTracker {
